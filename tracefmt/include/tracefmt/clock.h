@@ -1,0 +1,51 @@
+// tracefmt/clock.h — TSC ticks to nanoseconds.
+//
+// Xen time-stamps records with the CPU's TSC. The hypervisor reports its frequency through
+// xc_physinfo's cpu_khz; a xentrace file carries none, so offline tools take --cpu-khz or the
+// sidecar file our own tools write beside a capture (`<capture>.meta`).
+//
+//   TscClock clock(/*cpu_khz=*/2596120);
+//   uint64_t ns = clock.ToNs(tsc_delta);
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "tracefmt/result.h"
+
+namespace tracefmt {
+
+class TscClock {
+ public:
+  explicit TscClock(uint64_t cpu_khz);
+  uint64_t cpu_khz() const { return khz_; }
+  // Exact to within one nanosecond for deltas up to 2^64 ns worth of ticks.
+  uint64_t ToNs(uint64_t ticks) const {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(ticks) * mult_) >> kShift);
+  }
+  uint64_t ToTicks(uint64_t ns) const;
+
+ private:
+  static constexpr unsigned kShift = 32;
+  uint64_t khz_;
+  unsigned __int128 mult_;  // (1e6 << kShift) / khz
+};
+
+// The sidecar written beside a capture: "<capture>.meta", lines "key value".
+struct CaptureMeta {
+  uint64_t cpu_khz = 0;
+  uint32_t tbuf_pages = 0;    // 0 when unknown
+  uint32_t event_mask = 0;    // 0 when unknown
+  std::string producer;       // "xenbaked 0.1.0", "xenbake-sim 0.1.0", ...
+};
+std::string SidecarPath(const std::string& capture_path);
+Status WriteCaptureMeta(const std::string& capture_path, const CaptureMeta& meta);
+// Not found is an Error with kNotFound; a malformed file is kCorrupt with the line's offset.
+Result<CaptureMeta> ReadCaptureMeta(const std::string& capture_path);
+
+// cpu_khz from an explicit option (non-zero wins) or else the sidecar; an Error a person can act
+// on when neither gives one.
+Result<uint64_t> ResolveCpuKhz(uint64_t option_khz, const std::string& capture_path);
+
+}  // namespace tracefmt

@@ -1,0 +1,114 @@
+// tracefmt/trace_file.h — the xentrace file format, read and written.
+//
+// A xentrace file is a sequence of chunks, each a copy of a window of one CPU's ring:
+//
+//   u32 0x2001f003 (TRC_TRACE_CPU_CHANGE, 2 extra words, no TSC)
+//   u32 cpu
+//   u32 window_bytes
+//   window_bytes of raw records, exactly as they were in the ring
+//
+// A window that wrapped in the ring is still one chunk (one header, the data in two writes). The
+// file carries no CPU frequency: tools take --cpu-khz or read the sidecar (tracefmt/clock.h).
+//
+// TraceFileReader maps the file and hands out chunks as spans into the mapping; pages already
+// read are released as it goes, so memory stays flat however large the file. A truncated or
+// corrupt file gives an Error with the byte offset; every chunk and record before it is still
+// delivered.
+//
+//   auto reader = TraceFileReader::Open(path);
+//   if (!reader) die(reader.error().Describe());
+//   Chunk chunk;
+//   while (reader->Next(chunk)) {
+//     RecordCursor cur(chunk.bytes);
+//     Record rec;
+//     while (cur.Next(rec)) handle(chunk.cpu, rec);
+//     if (!cur.AtEnd()) report(chunk.file_offset + kChunkHeaderBytes + cur.offset());
+//   }
+//   if (reader->error()) report(*reader->error());
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "tracefmt/result.h"
+
+namespace tracefmt {
+
+inline constexpr uint32_t kChunkHeaderBytes = 12;
+
+struct Chunk {
+  uint32_t cpu = 0;
+  uint64_t file_offset = 0;              // offset of the chunk's CPU_CHANGE header
+  std::span<const std::byte> bytes;      // the window's raw records
+  uint64_t data_offset() const { return file_offset + kChunkHeaderBytes; }
+};
+
+// Parses a chunk header at `offset` of `file`. Pure, for the reader and for tests.
+Result<Chunk> ParseChunk(std::span<const std::byte> file, uint64_t offset);
+
+class TraceFileReader {
+ public:
+  // Maps a file. Errors: the file cannot be opened or mapped.
+  static Result<TraceFileReader> Open(const std::string& path);
+  // Reads from bytes the caller keeps alive (tests, fuzzing).
+  static TraceFileReader FromBytes(std::span<const std::byte> bytes);
+
+  TraceFileReader(TraceFileReader&&) noexcept;
+  TraceFileReader& operator=(TraceFileReader&&) noexcept;
+  ~TraceFileReader();
+
+  // The next chunk, or false at the end of the file or at the first corrupt or truncated chunk
+  // (then error() says what and where). A chunk whose window runs past the end of the file is
+  // delivered cut short, with error() set, so no record before the damage is lost.
+  bool Next(Chunk& out);
+  const std::optional<Error>& error() const { return error_; }
+
+  // Tells the reader nothing before `offset` will be read again, so the pages can be released.
+  void Release(uint64_t offset);
+  // Starts again from the beginning (for a second pass); clears error().
+  void Rewind();
+
+  std::span<const std::byte> bytes() const { return bytes_; }
+  uint64_t size() const { return bytes_.size(); }
+  uint64_t offset() const { return offset_; }
+
+ private:
+  TraceFileReader() = default;
+  std::span<const std::byte> bytes_;
+  void* map_ = nullptr;  // owned mapping, or null for FromBytes
+  uint64_t offset_ = 0;
+  uint64_t released_ = 0;
+  std::optional<Error> error_;
+};
+
+// Writes a xentrace file. Every write goes straight to the kernel (no hidden user-space buffer
+// beyond one chunk), errors such as a full disk are returned, never dropped.
+class TraceFileWriter {
+ public:
+  static Result<TraceFileWriter> Create(const std::string& path, bool append = false);
+  // Writes to an already open descriptor (not closed by the writer).
+  static TraceFileWriter FromFd(int fd);
+
+  TraceFileWriter(TraceFileWriter&&) noexcept;
+  TraceFileWriter& operator=(TraceFileWriter&&) noexcept;
+  ~TraceFileWriter();
+
+  // One chunk: a header and the window, the window given in one or two parts (a wrapped ring).
+  Status WriteChunk(uint32_t cpu, std::span<const std::byte> part1,
+                    std::span<const std::byte> part2 = {});
+  Status Sync();
+  Status Close();
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  TraceFileWriter() = default;
+  int fd_ = -1;
+  bool owns_fd_ = false;
+  uint64_t bytes_written_ = 0;
+};
+
+}  // namespace tracefmt

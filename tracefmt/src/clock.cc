@@ -1,0 +1,98 @@
+#include "tracefmt/clock.h"
+
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace tracefmt {
+
+TscClock::TscClock(uint64_t cpu_khz) : khz_(cpu_khz == 0 ? 1 : cpu_khz) {
+  // ns = ticks * 1e6 / khz, as a fixed-point multiply: one multiply and a shift per conversion.
+  mult_ = (static_cast<unsigned __int128>(1000000) << kShift) / khz_;
+}
+
+uint64_t TscClock::ToTicks(uint64_t ns) const {
+  return static_cast<uint64_t>(static_cast<unsigned __int128>(ns) * khz_ / 1000000);
+}
+
+std::string SidecarPath(const std::string& capture_path) { return capture_path + ".meta"; }
+
+Status WriteCaptureMeta(const std::string& capture_path, const CaptureMeta& meta) {
+  const std::string path = SidecarPath(capture_path);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return MakeSystemError(fmt::format("cannot create {}", tmp));
+    out << "# xenbaked capture metadata, version 1\n";
+    out << "cpu_khz " << meta.cpu_khz << "\n";
+    if (meta.tbuf_pages != 0) out << "tbuf_pages " << meta.tbuf_pages << "\n";
+    if (meta.event_mask != 0) out << fmt::format("event_mask {:#010x}\n", meta.event_mask);
+    if (!meta.producer.empty()) out << "producer " << meta.producer << "\n";
+    out.flush();
+    if (!out) return MakeSystemError(fmt::format("cannot write {}", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return MakeSystemError(fmt::format("cannot rename {} to {}", tmp, path));
+  return Status::Ok();
+}
+
+namespace {
+bool ParseUnsigned(std::string_view text, uint64_t& out) {
+  int base = 10;
+  if (text.starts_with("0x") || text.starts_with("0X")) {
+    text.remove_prefix(2);
+    base = 16;
+  }
+  if (text.empty()) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+}  // namespace
+
+Result<CaptureMeta> ReadCaptureMeta(const std::string& capture_path) {
+  const std::string path = SidecarPath(capture_path);
+  std::ifstream in(path);
+  if (!in) return MakeError(ErrorCode::kNotFound, fmt::format("no sidecar file {}", path));
+  CaptureMeta meta;
+  std::string line;
+  uint64_t offset = 0;
+  while (std::getline(in, line)) {
+    const uint64_t line_offset = offset;
+    offset += line.size() + 1;
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.find(' ');
+    const std::string key = line.substr(0, space);
+    const std::string value = space == std::string::npos ? "" : line.substr(space + 1);
+    uint64_t number = 0;
+    if (key == "producer") {
+      meta.producer = value;
+    } else if (key == "cpu_khz" || key == "tbuf_pages" || key == "event_mask") {
+      if (!ParseUnsigned(value, number) || number > UINT32_MAX * uint64_t{1000})
+        return MakeError(ErrorCode::kCorrupt,
+                         fmt::format("{}: bad value '{}' for {}", path, value, key), line_offset);
+      if (key == "cpu_khz") meta.cpu_khz = number;
+      if (key == "tbuf_pages") meta.tbuf_pages = static_cast<uint32_t>(number);
+      if (key == "event_mask") meta.event_mask = static_cast<uint32_t>(number);
+    }  // unknown keys are for newer versions: ignored
+  }
+  if (meta.cpu_khz == 0)
+    return MakeError(ErrorCode::kCorrupt, fmt::format("{}: no cpu_khz line", path));
+  return meta;
+}
+
+Result<uint64_t> ResolveCpuKhz(uint64_t option_khz, const std::string& capture_path) {
+  if (option_khz != 0) return option_khz;
+  Result<CaptureMeta> meta = ReadCaptureMeta(capture_path);
+  if (meta) return meta->cpu_khz;
+  if (meta.error().code != ErrorCode::kNotFound) return meta.error();
+  return MakeError(ErrorCode::kInvalidArgument,
+                   fmt::format("the CPU frequency of {} is unknown: a xentrace file does not "
+                               "record it; pass --cpu-khz (xc_physinfo's cpu_khz on the host "
+                               "that captured it, e.g. from `xl info`)",
+                               capture_path));
+}
+
+}  // namespace tracefmt

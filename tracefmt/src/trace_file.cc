@@ -1,0 +1,236 @@
+#include "tracefmt/trace_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "tracefmt/events.h"
+#include "tracefmt/record.h"
+
+namespace tracefmt {
+
+namespace {
+// No real host has this many CPUs; a larger id means the header is garbage, not a CPU.
+constexpr uint32_t kMaxPlausibleCpu = 1u << 16;
+constexpr uint64_t kReleaseGranularity = 64u << 20;  // release mapped pages 64 MiB at a time
+}  // namespace
+
+namespace {
+// Fills `out` as far as the file allows and returns what is wrong, if anything. `usable` says
+// whether `out` holds a chunk worth delivering (a window cut short by the end of the file is).
+std::optional<Error> ParseChunkInto(std::span<const std::byte> file, uint64_t offset, Chunk& out,
+                                    bool& usable) {
+  usable = false;
+  const uint64_t remaining = file.size() - offset;
+  if (remaining < kChunkHeaderBytes) {
+    return MakeError(ErrorCode::kTruncated,
+                     fmt::format("file ends inside a CPU_CHANGE header ({} of {} bytes)",
+                                 remaining, kChunkHeaderBytes),
+                     offset);
+  }
+  const std::byte* p = file.data() + offset;
+  const uint32_t header = Load32(p);
+  if (header != ev::kCpuChangeHeader) {
+    return MakeError(ErrorCode::kCorrupt,
+                     fmt::format("expected a CPU_CHANGE header {:#010x}, found {:#010x}",
+                                 ev::kCpuChangeHeader, header),
+                     offset);
+  }
+  out.cpu = Load32(p + 4);
+  out.file_offset = offset;
+  const uint32_t window = Load32(p + 8);
+  if (out.cpu >= kMaxPlausibleCpu) {
+    return MakeError(ErrorCode::kCorrupt,
+                     fmt::format("CPU_CHANGE names CPU {}, not a plausible CPU id", out.cpu),
+                     offset);
+  }
+  const uint64_t available = remaining - kChunkHeaderBytes;
+  out.bytes = file.subspan(offset + kChunkHeaderBytes, std::min<uint64_t>(window, available));
+  usable = true;
+  if (window > available) {
+    return MakeError(ErrorCode::kTruncated,
+                     fmt::format("chunk for CPU {} claims {} bytes but the file has {} left",
+                                 out.cpu, window, available),
+                     offset);
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+Result<Chunk> ParseChunk(std::span<const std::byte> file, uint64_t offset) {
+  Chunk chunk;
+  bool usable = false;
+  if (std::optional<Error> e = ParseChunkInto(file, offset, chunk, usable)) return *e;
+  return chunk;
+}
+
+Result<TraceFileReader> TraceFileReader::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return MakeSystemError(fmt::format("cannot open {}", path));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Error e = MakeSystemError(fmt::format("cannot stat {}", path));
+    ::close(fd);
+    return e;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return MakeError(ErrorCode::kInvalidArgument, fmt::format("{} is not a regular file", path));
+  }
+  TraceFileReader reader;
+  if (st.st_size > 0) {
+    void* map = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+      Error e = MakeSystemError(fmt::format("cannot map {}", path));
+      ::close(fd);
+      return e;
+    }
+    ::madvise(map, static_cast<size_t>(st.st_size), MADV_SEQUENTIAL);
+    reader.map_ = map;
+    reader.bytes_ = {static_cast<const std::byte*>(map), static_cast<size_t>(st.st_size)};
+  }
+  ::close(fd);
+  return reader;
+}
+
+TraceFileReader TraceFileReader::FromBytes(std::span<const std::byte> bytes) {
+  TraceFileReader reader;
+  reader.bytes_ = bytes;
+  return reader;
+}
+
+TraceFileReader::TraceFileReader(TraceFileReader&& other) noexcept { *this = std::move(other); }
+
+TraceFileReader& TraceFileReader::operator=(TraceFileReader&& other) noexcept {
+  if (this != &other) {
+    if (map_ != nullptr) ::munmap(map_, bytes_.size());
+    bytes_ = std::exchange(other.bytes_, {});
+    map_ = std::exchange(other.map_, nullptr);
+    offset_ = std::exchange(other.offset_, 0);
+    released_ = std::exchange(other.released_, 0);
+    error_ = std::exchange(other.error_, std::nullopt);
+  }
+  return *this;
+}
+
+TraceFileReader::~TraceFileReader() {
+  if (map_ != nullptr) ::munmap(map_, bytes_.size());
+}
+
+bool TraceFileReader::Next(Chunk& out) {
+  if (error_ || offset_ >= bytes_.size()) return false;
+  bool usable = false;
+  error_ = ParseChunkInto(bytes_, offset_, out, usable);
+  if (!usable) return false;
+  offset_ = error_ ? bytes_.size() : offset_ + kChunkHeaderBytes + out.bytes.size();
+  return true;
+}
+
+void TraceFileReader::Release(uint64_t offset) {
+  if (map_ == nullptr) return;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t upto = (std::min<uint64_t>(offset, bytes_.size()) / page) * page;
+  if (upto < released_ + kReleaseGranularity) return;
+  // Clean file-backed pages: dropping them frees memory; touching them again re-reads the file.
+  ::madvise(static_cast<char*>(map_) + released_, upto - released_, MADV_DONTNEED);
+  released_ = upto;
+}
+
+void TraceFileReader::Rewind() {
+  offset_ = 0;
+  error_.reset();
+}
+
+// --- Writer ---------------------------------------------------------------------------------------
+
+Result<TraceFileWriter> TraceFileWriter::Create(const std::string& path, bool append) {
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+  const int fd = ::open(path.c_str(), flags, 0640);
+  if (fd < 0) return MakeSystemError(fmt::format("cannot create {}", path));
+  TraceFileWriter w;
+  w.fd_ = fd;
+  w.owns_fd_ = true;
+  return w;
+}
+
+TraceFileWriter TraceFileWriter::FromFd(int fd) {
+  TraceFileWriter w;
+  w.fd_ = fd;
+  return w;
+}
+
+TraceFileWriter::TraceFileWriter(TraceFileWriter&& other) noexcept { *this = std::move(other); }
+
+TraceFileWriter& TraceFileWriter::operator=(TraceFileWriter&& other) noexcept {
+  if (this != &other) {
+    if (owns_fd_ && fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    owns_fd_ = std::exchange(other.owns_fd_, false);
+    bytes_written_ = std::exchange(other.bytes_written_, 0);
+  }
+  return *this;
+}
+
+TraceFileWriter::~TraceFileWriter() {
+  if (owns_fd_ && fd_ >= 0) ::close(fd_);
+}
+
+Status TraceFileWriter::WriteChunk(uint32_t cpu, std::span<const std::byte> part1,
+                                   std::span<const std::byte> part2) {
+  if (fd_ < 0) return MakeError(ErrorCode::kInvalidArgument, "trace file is closed");
+  const uint64_t window = part1.size() + part2.size();
+  if (window > UINT32_MAX)
+    return MakeError(ErrorCode::kInvalidArgument, "a chunk window must fit in 32 bits");
+  std::byte header[kChunkHeaderBytes];
+  Store32(header, ev::kCpuChangeHeader);
+  Store32(header + 4, cpu);
+  Store32(header + 8, static_cast<uint32_t>(window));
+  iovec iov[3] = {{header, sizeof header},
+                  {const_cast<std::byte*>(part1.data()), part1.size()},
+                  {const_cast<std::byte*>(part2.data()), part2.size()}};
+  int first = 0;
+  const int count = 3;
+  uint64_t left = sizeof header + window;
+  while (left > 0) {
+    const ssize_t n = ::writev(fd_, iov + first, count - first);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return MakeSystemError(fmt::format("writing a chunk for CPU {} at byte {}", cpu,
+                                         bytes_written_));
+    }
+    bytes_written_ += static_cast<uint64_t>(n);
+    left -= static_cast<uint64_t>(n);
+    // Step over what was written, which may end inside an iovec.
+    size_t done = static_cast<size_t>(n);
+    while (first < count && done >= iov[first].iov_len) {
+      done -= iov[first].iov_len;
+      ++first;
+    }
+    if (first < count) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + done;
+      iov[first].iov_len -= done;
+    }
+  }
+  return Status::Ok();
+}
+
+Status TraceFileWriter::Sync() {
+  if (fd_ >= 0 && ::fdatasync(fd_) != 0) return MakeSystemError("fdatasync of trace file");
+  return Status::Ok();
+}
+
+Status TraceFileWriter::Close() {
+  if (fd_ < 0) return Status::Ok();
+  const int fd = std::exchange(fd_, -1);
+  if (owns_fd_ && ::close(fd) != 0) return MakeSystemError("closing trace file");
+  return Status::Ok();
+}
+
+}  // namespace tracefmt
