@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is needed, then builds and runs every tier —
+#   1. unit, integration and end-to-end tests (ctest), normal build;
+#   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. the fuzzers (clang, libFuzzer), each run for a bounded time;
+#   4. the real-Xen tier: Xen 4.17 under QEMU with xenbaked in its dom0 (tests/xen-vm).
+# Benchmarks are built in (1) but are not pass/fail; scripts in tests/bench run them.
+# XENBAKED_SKIP_XEN_VM=1 skips tier 4; XENBAKED_FUZZ_SECONDS sets the fuzz time (default 60).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${XENBAKED_TEST_OUT:-$root/out}"
+mkdir -p "$out"
+cd "$root"
+
+step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "dependencies"
+scripts/install-deps.sh
+export XENBAKED_XEN_TOOLS="$(scripts/fetch-xen-tools.sh)"
+
+step "build (RelWithDebInfo)"
+scripts/build.sh build
+step "tests (RelWithDebInfo)"
+ctest --test-dir build --output-on-failure -j 2 --timeout 900
+
+step "build (ASan + UBSan)"
+scripts/build.sh build-asan -DXENBAKED_SANITIZE=ON -DXENBAKED_BENCHMARKS=OFF
+step "tests (ASan + UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j 2 --timeout 1800
+
+step "fuzzers"
+scripts/build.sh build-fuzz -DXENBAKED_FUZZ=ON -DXENBAKED_TESTS=OFF -DXENBAKED_BENCHMARKS=OFF \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+tests/fuzz/run-fuzzers.sh build-fuzz "${XENBAKED_FUZZ_SECONDS:-60}"
+
+if [ "${XENBAKED_SKIP_XEN_VM:-0}" != 1 ]; then
+  step "real Xen 4.17 under QEMU"
+  tests/xen-vm/run-tier.sh build "$out/xen-vm"
+fi
+step "all tiers passed"
