@@ -1,0 +1,95 @@
+// xenbaked/health.h — how the daemon itself is doing: what the loop measures and publishes.
+//
+// The drain loop owns one DaemonHealth, updates it on every pass and hands a copy to the
+// publishers each interval, next to the accounting snapshot. Everything is a plain value: counts
+// since start, gauges as of the last pass, and the drain latency distribution. Times are
+// nanoseconds; `*_unix_ns` are wall-clock (CLOCK_REALTIME), the rest come from the loop's
+// injected steady clock.
+//
+//   const DaemonHealth& h = loop.health();
+//   fmt::print("wakes irq={} timer={} lost={} p.max={}ns\n", h.wakes_irq, h.wakes_timer,
+//              h.lost_records, h.drain_latency.max_ns);
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace xenbaked {
+
+// Wake-to-cons-published latency of drain passes. Fixed log2 buckets so the struct stays a value
+// that any publisher can copy and render without allocating.
+struct LatencyHistogram {
+  // Bucket i counts samples in [2^(i-1), 2^i) ns (bucket 0: below 1 ns); the last is open-ended.
+  static constexpr size_t kBuckets = 40;  // 2^39 ns ≈ 9 minutes
+  std::array<uint64_t, kBuckets> buckets{};
+  uint64_t count = 0;
+  uint64_t sum_ns = 0;
+  uint64_t min_ns = 0;  // 0 when count == 0
+  uint64_t max_ns = 0;
+
+  void Add(uint64_t ns);
+  double mean_ns() const { return count ? static_cast<double>(sum_ns) / count : 0.0; }
+  // Upper bound in ns of bucket i (inclusive upper edge for rendering, e.g. a Prometheus `le`).
+  static uint64_t BucketUpperNs(size_t i) {
+    return i + 1 >= kBuckets ? ~uint64_t{0} : (uint64_t{1} << i);
+  }
+  // Smallest bucket edge below which at least `q` (0..1) of the samples lie.
+  uint64_t QuantileUpperNs(double q) const;
+};
+
+struct CpuHealth {
+  uint32_t cpu = 0;
+  uint32_t buffer_bytes = 0;     // data area size
+  uint32_t fill_bytes = 0;       // unconsumed bytes found at the start of the last pass
+  uint32_t peak_fill_bytes = 0;  // largest fill_bytes seen
+  double fill_ratio() const {
+    return buffer_bytes ? static_cast<double>(fill_bytes) / buffer_bytes : 0.0;
+  }
+  uint64_t records = 0;  // drained since start
+  uint64_t bytes = 0;
+  uint64_t lost_records = 0;   // sum of the counts in this CPU's TRC_LOST_RECORDS records
+  uint64_t anomalies = 0;      // ring pointer or record anomalies (tracefmt::RingAnomaly)
+  uint64_t bytes_skipped = 0;  // given up because of anomalies
+  uint64_t budget_hits = 0;    // passes that stopped at the per-pass budget with work left
+  uint64_t last_tsc = 0;       // newest record TSC drained
+};
+
+struct DaemonHealth {
+  std::string backend;  // "xen", "simulated"
+  std::string version;
+  uint64_t start_unix_ns = 0;  // daemon start
+  uint64_t uptime_ns = 0;
+  uint64_t last_drain_unix_ns = 0;
+  uint64_t cpu_khz = 0;
+  uint32_t pages_per_cpu = 0;
+  uint32_t event_mask = 0;
+
+  uint64_t wakes_irq = 0;     // the trace interrupt (a buffer crossed half full)
+  uint64_t wakes_timer = 0;   // the backstop timer (CPUs that never reach half full)
+  uint64_t wakes_repost = 0;  // follow-up passes because a CPU hit its per-pass budget
+  uint64_t passes = 0;
+
+  uint64_t records = 0;  // all CPUs, since start
+  uint64_t bytes = 0;
+  double records_per_s = 0.0;     // over the last publication interval
+  uint64_t lost_records = 0;      // all CPUs (TRC_LOST_RECORDS counts)
+  uint64_t anomalies = 0;         // all CPUs
+  uint64_t anomalies_logged = 0;  // the rest were rate-limited out of the log, still counted
+  uint64_t late_records = 0;      // reached the merger older than a watermark already emitted
+  uint64_t merger_pending = 0;    // records held back waiting for the watermark
+
+  bool capture_enabled = false;
+  uint64_t capture_bytes = 0;
+  uint64_t capture_errors = 0;  // failed writes (e.g. ENOSPC); the chunk is counted as lost
+  uint64_t capture_chunks_lost = 0;
+  std::string capture_last_error;
+
+  uint64_t publish_errors = 0;
+
+  LatencyHistogram drain_latency;
+  std::vector<CpuHealth> cpus;  // one per CPU with a buffer, ascending id
+};
+
+}  // namespace xenbaked
