@@ -13,6 +13,19 @@
 //   while (merged.Next(m)) engine.Add(m);
 //   AccountingSnapshot totals = engine.Snapshot(engine.now_tsc());
 //
+// What is known and what is not: the first change seen for a vCPU only opens an interval (the
+// time before it is unknown, not invented); a change whose old state contradicts the known one is
+// an anomaly, and the time since the last change is dropped rather than guessed. Lost records on a
+// CPU end the running interval of the vCPU on that CPU at the first lost TSC; the gap is reported
+// as `lost_gap_ns`, never as anyone's running time.
+//
+// Units: all times are accumulated in TSC ticks and converted to ns once, at Snapshot, so sums
+// over many intervals carry no per-interval rounding.
+//
+// Memory: a domid-indexed table (32768 × 4 bytes), one slot per domain id ever seen (~200 bytes)
+// and one ~100-byte state per vCPU; ids are bounded by Xen (domid <= 32767) and vCPU ids by
+// kMaxVcpuId, so memory is bounded by domains × vCPUs whatever the input.
+//
 // Domain ids are reused by Xen after a domain is destroyed; each incarnation is its own
 // `instance` and a reused id starts fresh. A destroyed domain's last totals are handed to the
 // final-record callback once, so logs keep every domain, however short-lived.
@@ -30,42 +43,46 @@
 
 namespace xenbaked {
 
+// Every count in these structs is since the engine started (or since the domain's incarnation
+// began); WindowHistory (xenbaked/windows.h) turns snapshots into per-window deltas.
 struct VcpuTotals {
   uint32_t vcpu = 0;
+  bool seen = false;  // a record named this vCPU (ids below the highest seen may not be)
   uint64_t running_ns = 0;
   uint64_t runnable_ns = 0;
   uint64_t blocked_ns = 0;
   uint64_t offline_ns = 0;
-  uint64_t dispatches = 0;   // transitions into running
+  uint64_t dispatches = 0;  // transitions into running
   uint64_t wakes = 0;
   uint64_t blocks = 0;
   tracefmt::Runstate state = tracefmt::Runstate::kOffline;  // state at snapshot time
-  uint32_t last_cpu = 0;     // physical CPU it last ran on
+  uint32_t last_cpu = 0;                                    // physical CPU it last ran on
 };
 
 struct DomainTotals {
   uint32_t domid = 0;
-  uint64_t instance = 0;         // distinguishes incarnations of a reused id
-  bool destroyed = false;        // DOM_REM seen: this is the domain's final record
-  uint64_t first_seen_ns = 0;    // engine time (ns since the engine's first record)
+  uint64_t instance = 0;       // distinguishes incarnations of a reused id
+  bool destroyed = false;      // DOM_REM seen: this is the domain's final record
+  uint64_t first_seen_ns = 0;  // engine time (ns since the engine's first record)
   uint64_t last_seen_ns = 0;
-  uint64_t running_ns = 0;       // sums over the vCPUs
+  uint64_t running_ns = 0;  // sums over the vCPUs
   uint64_t runnable_ns = 0;
   uint64_t blocked_ns = 0;
   uint64_t offline_ns = 0;
   uint64_t dispatches = 0;
-  uint64_t run_slices = 0;       // completed run intervals
-  uint64_t slice_min_ns = 0;     // 0 when no slice completed
+  uint64_t run_slices = 0;    // completed run intervals
+  uint64_t slice_min_ns = 0;  // 0 when no slice completed
   uint64_t slice_max_ns = 0;
-  uint64_t slice_sum_ns = 0;     // mean = slice_sum_ns / run_slices
-  uint64_t allocated_ns = 0;     // sum of SWITCH_INFNEXT next_time given (finite slices)
-  uint64_t allocations = 0;      // switches in with a finite slice
+  uint64_t slice_sum_ns = 0;  // mean = slice_sum_ns / run_slices
+  uint64_t allocated_ns = 0;  // sum of SWITCH_INFNEXT next_time given (finite slices)
+  uint64_t allocations = 0;   // switches in with a finite slice
   uint64_t wakes = 0;
   uint64_t blocks = 0;
   uint64_t hypercalls = 0;
   uint64_t io_records = 0;
-  uint64_t lost_records = 0;     // LOST_RECORDS counts reported while this domain was running
-  std::vector<VcpuTotals> vcpus; // by vCPU id
+  uint64_t lost_records = 0;      // LOST_RECORDS counts whose record names this domain (the one
+                                  // running on that CPU when the hypervisor had space again)
+  std::vector<VcpuTotals> vcpus;  // by vCPU id
 };
 
 struct CpuTotals {
@@ -73,26 +90,52 @@ struct CpuTotals {
   uint64_t records = 0;
   uint64_t first_tsc = 0;
   uint64_t last_tsc = 0;
-  uint64_t elapsed_ns = 0;       // last_tsc - first_tsc
-  uint64_t accounted_ns = 0;     // running time of all vCPUs (idle included) on this CPU
-  uint64_t lost_records = 0;     // sum of LOST_RECORDS counts seen on this CPU
-  uint64_t lost_gap_ns = 0;      // time covered by loss (from first lost TSC to the report)
+  // max(last_tsc, snapshot tsc) - first_tsc: open intervals are counted up to the snapshot's
+  // TSC, so the elapsed time of a quiet CPU (no record lately) runs to it as well.
+  uint64_t elapsed_ns = 0;
+  uint64_t accounted_ns = 0;      // running time of all vCPUs (idle included) on this CPU
+  uint64_t lost_records = 0;      // sum of LOST_RECORDS counts seen on this CPU
+  uint64_t lost_gap_ns = 0;       // time covered by loss (from first lost TSC to the report),
+                                  // clipped to the CPU's own span
+  uint64_t unknown_start_ns = 0;  // from first_tsc to the first dispatch seen on this CPU: who
+                                  // ran then is unknown (part of elapsed, not of accounted)
   uint64_t wrap_records = 0;
-  // accounted / (elapsed - lost_gap), 1.0 when nothing elapsed
+  uint64_t hypercalls = 0;  // hypercall records on this CPU (attributed or not)
+  uint64_t io_records = 0;
+  uint64_t unattributed = 0;  // hypercall/I/O records while no domain was known to run here
+  // accounted / (elapsed - lost_gap), 1.0 when nothing elapsed. The unknown start counts
+  // against it: it is time nobody's accounting covers.
   double capture_ratio() const;
 };
 
-struct AccountingSnapshot {
-  uint64_t at_ns = 0;            // engine time of the snapshot
-  uint64_t records = 0;
-  uint64_t lost_records = 0;     // all CPUs
-  uint64_t anomalies = 0;        // records that contradicted the model (reported, not fatal)
-  std::vector<DomainTotals> domains;  // live and destroyed-not-yet-collected, by domid
-  std::vector<CpuTotals> cpus;        // by CPU id
+// Records that contradicted the model, by kind. None is fatal; each is counted and resynced.
+struct AnomalyCounts {
+  uint64_t runstate_mismatch = 0;  // old state differed from the known one: resynced to new
+  uint64_t switch_mismatch = 0;    // a dispatch other than the one SWITCH_INFNEXT announced
+  uint64_t bad_id = 0;             // domain id > 32767, vCPU id > kMaxVcpuId, CPU > kMaxCpuId
+  uint64_t time_backwards = 0;     // a change older than the interval it closes (TSC skew)
+  uint64_t total() const { return runstate_mismatch + switch_mismatch + bad_id + time_backwards; }
 };
 
+struct AccountingSnapshot {
+  uint64_t at_ns = 0;  // engine time of the snapshot
+  uint64_t records = 0;
+  uint64_t lost_records = 0;    // all CPUs
+  uint64_t anomalies = 0;       // records that contradicted the model (reported, not fatal)
+  AnomalyCounts anomaly_kinds;  // anomalies broken down; anomaly_kinds.total() == anomalies
+  uint64_t tsc = 0;             // the TSC the snapshot was taken at
+  uint64_t cpu_khz = 0;
+  // Live and destroyed-not-yet-forgotten domains (AccountingEngine::ForgetDestroyed), by domid.
+  std::vector<DomainTotals> domains;
+  std::vector<CpuTotals> cpus;  // CPUs that delivered a record, by CPU id
+};
+
+// Limits that bound memory whatever the input says (a corrupt record cannot make us allocate).
+inline constexpr uint32_t kMaxVcpuId = 8191;  // above Xen's largest guest (HVM 128, PV 8192)
+inline constexpr uint32_t kMaxCpuId = 16383;  // above Xen's NR_CPUS on every distribution
+
 struct AccountingConfig {
-  uint64_t cpu_khz = 0;          // TSC frequency (xc_physinfo cpu_khz or --cpu-khz)
+  uint64_t cpu_khz = 0;  // TSC frequency (xc_physinfo cpu_khz or --cpu-khz)
 };
 
 class AccountingEngine {
@@ -109,13 +152,22 @@ class AccountingEngine {
   // Totals since start with every open interval counted up to `tsc` (an interval, or partial,
   // record). Cost: linear in domains × vCPUs.
   AccountingSnapshot Snapshot(uint64_t tsc) const;
-  // TSC of the newest record added.
+  // TSC of the newest record added (0 before the first record with a TSC).
   uint64_t now_tsc() const;
-  uint64_t TscToNs(uint64_t tsc) const;   // engine time: ns since the first record
+  // Records added so far (all events, scheduler or not).
+  uint64_t records() const;
+  uint64_t TscToNs(uint64_t tsc) const;  // engine time: ns since the first record
+  // The inverse: the TSC at engine time `engine_ns` (to snapshot exactly at a window boundary).
+  uint64_t NsToTsc(uint64_t engine_ns) const;
+  // Whether a record with a TSC has arrived (engine time is defined from then on).
+  bool started() const;
 
   // Called once for each destroyed domain with its final totals (at the DOM_REM, or when its id
   // is reused without one).
   void OnFinal(std::function<void(const DomainTotals&)> callback);
+  // Drops destroyed domains from later snapshots (their final record was already handed out).
+  // The daemon calls it after publishing; offline tools never do, so every domain is listed.
+  void ForgetDestroyed();
 
  private:
   struct Impl;

@@ -1,0 +1,594 @@
+// The accounting engine: per-vCPU runstate machines over merged trace records.
+//
+// Hot path: Add() is called once per record, most of which are not scheduler records (credit2
+// bookkeeping, HVM exits, IRQs). It costs one per-CPU bookkeeping step and one switch on the
+// event's class+subclass; only scheduler, GEN, PV, HVM-handler and MEM records go further. No
+// allocation happens on the hot path except the first time a domain, vCPU or CPU is seen.
+//
+// Storage is flat: a domid-indexed table of slot numbers, slots in one vector, each with a small
+// vector of vCPU states. Times are kept in TSC ticks and converted at Snapshot.
+#include "xenbaked/accounting.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <utility>
+
+#include "tracefmt/clock.h"
+
+namespace xenbaked {
+namespace {
+
+using tracefmt::Runstate;
+namespace ev = tracefmt::ev;
+
+constexpr uint32_t kDomainTableSize = uint32_t{ev::kMaxDomainId} + 1;
+constexpr int32_t kNoSlot = -1;
+constexpr uint32_t kNoDomain = 0xffffffff;
+constexpr uint64_t kNoSlice = std::numeric_limits<uint64_t>::max();
+
+// Class+subclass (event bits 12–27) of the events the engine looks at.
+constexpr uint32_t Group(uint32_t event) {
+  return event >> ev::kSubclassShift;
+}
+constexpr uint32_t kGroupGen = Group(ev::kGen);
+constexpr uint32_t kGroupSchedMin = Group(ev::kSchedMin);
+constexpr uint32_t kGroupSchedVerbose = Group(ev::kSchedVerbose);
+constexpr uint32_t kGroupDom0 = Group(ev::kDom0DomOps);
+constexpr uint32_t kGroupHvmHandler = Group(ev::kHvmHandler);
+constexpr uint32_t kGroupMem = Group(ev::kMem);
+constexpr uint32_t kGroupPvEntry = Group(ev::kPvEntry);
+constexpr uint32_t kGroupPvSubcall = Group(ev::kPvSubcall);
+
+struct VcpuState {
+  std::array<uint64_t, 4> ticks{};  // by Runstate
+  uint64_t since_tsc = 0;           // start of the open interval (valid when `known`)
+  uint64_t dispatches = 0;
+  uint64_t wakes = 0;
+  uint64_t blocks = 0;
+  uint32_t cpu = 0;  // physical CPU it last ran on
+  Runstate state = Runstate::kOffline;
+  bool known = false;  // `state` and `since_tsc` describe an open interval
+  bool seen = false;
+};
+
+struct DomainState {
+  uint32_t domid = 0;
+  uint64_t instance = 0;
+  bool in_use = false;  // holds an incarnation (live, or destroyed and not forgotten)
+  bool destroyed = false;
+  bool active = false;  // a record has named it since its DOM_ADD
+  uint64_t first_seen_tsc = 0;
+  uint64_t last_seen_tsc = 0;
+  uint64_t run_slices = 0;
+  uint64_t slice_min_ticks = kNoSlice;
+  uint64_t slice_max_ticks = 0;
+  uint64_t slice_sum_ticks = 0;
+  uint64_t allocated_ns = 0;  // SWITCH_INFNEXT gives ns already
+  uint64_t allocations = 0;
+  uint64_t hypercalls = 0;
+  uint64_t io_records = 0;
+  uint64_t lost_records = 0;
+  std::vector<VcpuState> vcpus;
+};
+
+struct CpuState {
+  bool seen = false;        // a record with a TSC arrived
+  bool dispatched = false;  // a dispatch on this CPU was seen
+  uint64_t records = 0;
+  uint64_t first_tsc = 0;
+  uint64_t last_tsc = 0;
+  uint64_t first_dispatch_tsc = 0;
+  uint64_t accounted_ticks = 0;
+  uint64_t lost_records = 0;
+  uint64_t lost_gap_ticks = 0;
+  uint64_t wrap_records = 0;
+  uint64_t hypercalls = 0;
+  uint64_t io_records = 0;
+  uint64_t unattributed = 0;
+  uint32_t current_domid = kNoDomain;  // who runs here, for hypercall/I/O attribution
+  uint32_t current_vcpu = 0;
+  uint32_t announced_domid = kNoDomain;  // SWITCH_INFNEXT's unit, awaiting its dispatch
+};
+
+}  // namespace
+
+struct AccountingEngine::Impl {
+  explicit Impl(const AccountingConfig& config)
+      : clock(config.cpu_khz == 0 ? 1 : config.cpu_khz), slot_of_domid(kDomainTableSize, kNoSlot) {}
+
+  tracefmt::TscClock clock;
+  std::vector<int32_t> slot_of_domid;
+  std::vector<DomainState> slots;
+  std::vector<CpuState> cpus;
+  std::function<void(const DomainTotals&)> on_final;
+  uint64_t records = 0;
+  uint64_t lost_records = 0;
+  uint64_t epoch_tsc = 0;  // first TSC seen: engine time 0
+  bool has_epoch = false;
+  uint64_t now_tsc = 0;
+  uint64_t next_instance = 1;
+  AnomalyCounts anomalies;
+
+  void Add(uint32_t cpu, uint64_t tsc, const tracefmt::Record& rec);
+
+  // --- per-record handlers ---
+  void OnRunstateChange(CpuState& c, uint32_t cpu, uint64_t tsc, uint32_t event, uint32_t word);
+  void OnSchedVerbose(CpuState& c, uint64_t tsc, const tracefmt::Record& rec);
+  void OnGen(CpuState& c, uint32_t cpu, uint64_t tsc, const tracefmt::Record& rec);
+  void OnDomainAdd(uint32_t domid, uint64_t tsc);
+  void OnDomainRemove(uint32_t domid, uint64_t tsc);
+  void OnGuestActivity(CpuState& c, const tracefmt::Record& rec);
+
+  // --- state helpers ---
+  CpuState* CpuFor(uint32_t cpu);
+  DomainState* ActiveDomain(uint32_t domid, uint64_t tsc);
+  VcpuState* ActiveVcpu(DomainState& d, uint32_t vcpu);
+  void StartIncarnation(DomainState& d, uint64_t tsc);
+  void CloseInterval(DomainState& d, VcpuState& v, uint64_t tsc, bool completes_slice);
+  void Finalize(DomainState& d, uint64_t tsc);
+
+  // --- snapshot ---
+  DomainTotals Totals(const DomainState& d, uint64_t tsc, std::vector<uint64_t>* cpu_open) const;
+  uint64_t EngineNs(uint64_t tsc) const {
+    return tsc > epoch_tsc ? clock.ToNs(tsc - epoch_tsc) : 0;
+  }
+};
+
+// ------------------------------------------------------------------------------------------------
+// Hot path
+
+inline CpuState* AccountingEngine::Impl::CpuFor(uint32_t cpu) {
+  if (cpu < cpus.size()) [[likely]]
+    return &cpus[cpu];
+  if (cpu > kMaxCpuId) return nullptr;
+  cpus.resize(cpu + 1);
+  return &cpus[cpu];
+}
+
+void AccountingEngine::Impl::Add(uint32_t cpu, uint64_t tsc, const tracefmt::Record& rec) {
+  ++records;
+  CpuState* cp = CpuFor(cpu);
+  if (cp == nullptr) [[unlikely]] {
+    ++anomalies.bad_id;
+    return;
+  }
+  CpuState& c = *cp;
+  ++c.records;
+  // Records without a TSC (WRAP padding, a few HVM records) carry their CPU's last TSC, which is
+  // 0 before the CPU's first timed record: they must not start the clock.
+  if (rec.has_tsc) {
+    if (!c.seen) [[unlikely]] {
+      c.seen = true;
+      c.first_tsc = tsc;
+      if (!has_epoch) {
+        has_epoch = true;
+        epoch_tsc = tsc;
+      }
+    }
+    c.last_tsc = tsc;
+    if (tsc > now_tsc) now_tsc = tsc;
+  }
+  const uint32_t event = rec.event;
+  switch (Group(event)) {
+    case kGroupSchedMin:
+      if (tracefmt::IsRunstateChange(event) && rec.extra_words >= 1)
+        OnRunstateChange(c, cpu, tsc, event, rec.extra[0]);
+      return;
+    case kGroupSchedVerbose:
+      OnSchedVerbose(c, tsc, rec);
+      return;
+    case kGroupGen:
+      OnGen(c, cpu, tsc, rec);
+      return;
+    case kGroupDom0:
+      if (rec.extra_words >= 1) {
+        if (event == ev::kDom0DomAdd) OnDomainAdd(rec.extra[0], tsc);
+        if (event == ev::kDom0DomRem) OnDomainRemove(rec.extra[0], tsc);
+      }
+      return;
+    case kGroupHvmHandler:
+    case kGroupMem:
+    case kGroupPvEntry:
+    case kGroupPvSubcall:
+      OnGuestActivity(c, rec);
+      return;
+    default:
+      return;
+  }
+}
+
+void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_t tsc,
+                                              uint32_t event, uint32_t word) {
+  const uint32_t domid = word >> 16;
+  const uint32_t vcpu_id = word & 0xffff;
+  const auto old_state = static_cast<Runstate>((event >> 8) & 3);
+  const auto new_state = static_cast<Runstate>((event >> 4) & 3);
+  DomainState* d = ActiveDomain(domid, tsc);
+  if (d == nullptr) return;
+  VcpuState* v = ActiveVcpu(*d, vcpu_id);
+  if (v == nullptr) return;
+
+  if (v->known) {
+    if (v->state == old_state) [[likely]] {
+      CloseInterval(*d, *v, tsc, /*completes_slice=*/true);
+    } else {
+      // The chain broke (lost or reordered records): the time since the last change was spent
+      // in states we cannot name, so it is dropped, and the record's own new state is trusted.
+      ++anomalies.runstate_mismatch;
+      if (v->state == Runstate::kRunning && cpus[v->cpu].current_domid == domid &&
+          cpus[v->cpu].current_vcpu == vcpu_id)
+        cpus[v->cpu].current_domid = kNoDomain;
+    }
+  }
+  v->known = true;
+  v->seen = true;
+  v->state = new_state;
+  v->since_tsc = tsc;
+  if (new_state == Runstate::kRunning) {
+    ++v->dispatches;
+    v->cpu = cpu;
+    if (c.announced_domid != kNoDomain && c.announced_domid != domid) ++anomalies.switch_mismatch;
+    c.announced_domid = kNoDomain;
+    c.current_domid = domid;
+    c.current_vcpu = vcpu_id;
+    if (!c.dispatched) {
+      c.dispatched = true;
+      c.first_dispatch_tsc = tsc;
+    }
+  }
+}
+
+void AccountingEngine::Impl::OnSchedVerbose(CpuState& c, uint64_t tsc,
+                                            const tracefmt::Record& rec) {
+  if (rec.extra_words < 1) return;
+  switch (rec.event) {
+    case ev::kWake:
+    case ev::kBlock: {
+      if (rec.extra_words < 2) return;
+      DomainState* d = ActiveDomain(rec.extra[0], tsc);
+      if (d == nullptr) return;
+      VcpuState* v = ActiveVcpu(*d, rec.extra[1]);
+      if (v == nullptr) return;
+      v->seen = true;
+      if (rec.event == ev::kWake)
+        ++v->wakes;
+      else
+        ++v->blocks;
+      return;
+    }
+    case ev::kSwitchInfNext: {
+      if (rec.extra_words < 4) return;
+      DomainState* d = ActiveDomain(rec.extra[0], tsc);
+      if (d == nullptr) return;
+      if (rec.extra[3] != ev::kNoTimeLimit) {
+        d->allocated_ns += rec.extra[3];
+        ++d->allocations;
+      }
+      c.announced_domid = rec.extra[0];
+      c.current_domid = rec.extra[0];
+      return;
+    }
+    case ev::kDomAdd:
+      OnDomainAdd(rec.extra[0], tsc);
+      return;
+    case ev::kDomRem:
+      OnDomainRemove(rec.extra[0], tsc);
+      return;
+    default:
+      return;
+  }
+}
+
+void AccountingEngine::Impl::OnGen(CpuState& c, uint32_t cpu, uint64_t tsc,
+                                   const tracefmt::Record& rec) {
+  if (rec.event == ev::kWrapBuffer) {
+    ++c.wrap_records;
+    return;
+  }
+  const auto lost = tracefmt::AsLostRecords(rec);
+  if (!lost) return;
+  c.lost_records += lost->count;
+  lost_records += lost->count;
+  // The gap inside this CPU's own span: a CPU whose stream starts with the report (buffers full
+  // since boot) has none.
+  const uint64_t gap_start = std::max(lost->first_tsc, c.first_tsc);
+  const uint64_t gap_ticks = tsc > gap_start ? tsc - gap_start : 0;
+  c.lost_gap_ticks += gap_ticks;
+  if (gap_ticks > 0) {
+    // Whoever we think ran here may have been switched out in the gap: credit the known part
+    // and forget the rest. Its next change only opens again.
+    for (DomainState& d : slots) {
+      if (!d.in_use || d.destroyed) continue;
+      for (VcpuState& v : d.vcpus) {
+        if (v.known && v.state == Runstate::kRunning && v.cpu == cpu) {
+          CloseInterval(d, v, std::max(gap_start, v.since_tsc), /*completes_slice=*/false);
+          v.known = false;
+        }
+      }
+    }
+    c.current_domid = kNoDomain;
+    c.announced_domid = kNoDomain;
+  }
+  if (DomainState* d = ActiveDomain(lost->domain, tsc)) {
+    d->lost_records += lost->count;
+    if (c.current_domid == kNoDomain) {  // the record names who runs here now
+      c.current_domid = lost->domain;
+      c.current_vcpu = lost->vcpu;
+    }
+  }
+}
+
+void AccountingEngine::Impl::OnGuestActivity(CpuState& c, const tracefmt::Record& rec) {
+  const bool hypercall = tracefmt::IsHypercallEvent(rec.event);
+  const bool io = tracefmt::IsIoEvent(rec);
+  if (!hypercall && !io) return;
+  c.hypercalls += hypercall;
+  c.io_records += io;
+  const int32_t slot =
+      c.current_domid < kDomainTableSize ? slot_of_domid[c.current_domid] : kNoSlot;
+  if (slot == kNoSlot || slots[slot].destroyed) {
+    ++c.unattributed;
+    return;
+  }
+  DomainState& d = slots[slot];
+  d.hypercalls += hypercall;
+  d.io_records += io;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Domains and vCPUs
+
+// The live incarnation of `domid`, creating one when the id is new or its last incarnation was
+// destroyed (a reused id whose DOM_ADD we did not see). Null for ids Xen never schedules.
+DomainState* AccountingEngine::Impl::ActiveDomain(uint32_t domid, uint64_t tsc) {
+  if (domid >= kDomainTableSize) [[unlikely]] {
+    ++anomalies.bad_id;
+    return nullptr;
+  }
+  int32_t slot = slot_of_domid[domid];
+  if (slot == kNoSlot) [[unlikely]] {
+    slot = static_cast<int32_t>(slots.size());
+    slots.emplace_back();
+    slots.back().domid = domid;
+    slot_of_domid[domid] = slot;
+  }
+  DomainState& d = slots[slot];
+  if (!d.in_use || d.destroyed) [[unlikely]]
+    StartIncarnation(d, tsc);
+  d.active = true;
+  d.last_seen_tsc = tsc;
+  return &d;
+}
+
+VcpuState* AccountingEngine::Impl::ActiveVcpu(DomainState& d, uint32_t vcpu) {
+  if (vcpu < d.vcpus.size()) [[likely]]
+    return &d.vcpus[vcpu];
+  if (vcpu > kMaxVcpuId) {
+    ++anomalies.bad_id;
+    return nullptr;
+  }
+  d.vcpus.resize(vcpu + 1);
+  return &d.vcpus[vcpu];
+}
+
+void AccountingEngine::Impl::StartIncarnation(DomainState& d, uint64_t tsc) {
+  const uint32_t domid = d.domid;
+  std::vector<VcpuState> vcpus = std::move(d.vcpus);  // keep the allocation
+  vcpus.clear();
+  d = DomainState{};
+  d.domid = domid;
+  d.vcpus = std::move(vcpus);
+  d.instance = next_instance++;
+  d.in_use = true;
+  d.first_seen_tsc = tsc;
+  d.last_seen_tsc = tsc;
+}
+
+inline void AccountingEngine::Impl::CloseInterval(DomainState& d, VcpuState& v, uint64_t tsc,
+                                                  bool completes_slice) {
+  if (tsc < v.since_tsc) [[unlikely]] {
+    ++anomalies.time_backwards;
+    return;
+  }
+  const uint64_t ticks = tsc - v.since_tsc;
+  v.ticks[static_cast<size_t>(v.state)] += ticks;
+  if (v.state != Runstate::kRunning) return;
+  cpus[v.cpu].accounted_ticks += ticks;
+  if (!completes_slice) return;
+  ++d.run_slices;
+  d.slice_sum_ticks += ticks;
+  d.slice_min_ticks = std::min(d.slice_min_ticks, ticks);
+  d.slice_max_ticks = std::max(d.slice_max_ticks, ticks);
+}
+
+void AccountingEngine::Impl::OnDomainAdd(uint32_t domid, uint64_t tsc) {
+  if (domid >= kDomainTableSize) {
+    ++anomalies.bad_id;
+    return;
+  }
+  const int32_t slot = slot_of_domid[domid];
+  if (slot != kNoSlot) {
+    DomainState& d = slots[slot];
+    // Xen traces both SCHED_DOM_ADD and DOM0_DOM_ADD for one creation: a second ADD with no
+    // activity in between is the same domain.
+    if (d.in_use && !d.destroyed && !d.active) return;
+    // An ADD for a live domain means its REM was lost: the old incarnation ends here.
+    if (d.in_use && !d.destroyed) Finalize(d, tsc);
+  }
+  DomainState* d = ActiveDomain(domid, tsc);
+  d->active = false;
+}
+
+void AccountingEngine::Impl::OnDomainRemove(uint32_t domid, uint64_t tsc) {
+  if (domid >= kDomainTableSize) {
+    ++anomalies.bad_id;
+    return;
+  }
+  const int32_t slot = slot_of_domid[domid];
+  if (slot == kNoSlot) return;  // never seen alive: nothing to finalize
+  DomainState& d = slots[slot];
+  if (!d.in_use || d.destroyed) return;  // the second of SCHED_ and DOM0_DOM_REM
+  Finalize(d, tsc);
+}
+
+void AccountingEngine::Impl::Finalize(DomainState& d, uint64_t tsc) {
+  for (VcpuState& v : d.vcpus) {
+    if (!v.known) continue;
+    CloseInterval(d, v, tsc, /*completes_slice=*/true);
+    v.since_tsc = tsc;
+    v.known = false;
+  }
+  for (CpuState& c : cpus) {
+    if (c.current_domid == d.domid) c.current_domid = kNoDomain;
+    if (c.announced_domid == d.domid) c.announced_domid = kNoDomain;
+  }
+  d.destroyed = true;
+  d.last_seen_tsc = std::max(d.last_seen_tsc, tsc);
+  if (on_final) on_final(Totals(d, tsc, nullptr));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Snapshots
+
+DomainTotals AccountingEngine::Impl::Totals(const DomainState& d, uint64_t tsc,
+                                            std::vector<uint64_t>* cpu_open) const {
+  DomainTotals t;
+  t.domid = d.domid;
+  t.instance = d.instance;
+  t.destroyed = d.destroyed;
+  t.first_seen_ns = EngineNs(d.first_seen_tsc);
+  t.last_seen_ns = EngineNs(d.last_seen_tsc);
+  t.run_slices = d.run_slices;
+  t.slice_min_ns = d.run_slices == 0 ? 0 : clock.ToNs(d.slice_min_ticks);
+  t.slice_max_ns = clock.ToNs(d.slice_max_ticks);
+  t.slice_sum_ns = clock.ToNs(d.slice_sum_ticks);
+  t.allocated_ns = d.allocated_ns;
+  t.allocations = d.allocations;
+  t.hypercalls = d.hypercalls;
+  t.io_records = d.io_records;
+  t.lost_records = d.lost_records;
+  t.vcpus.reserve(d.vcpus.size());
+  for (size_t i = 0; i < d.vcpus.size(); ++i) {
+    const VcpuState& v = d.vcpus[i];
+    std::array<uint64_t, 4> ticks = v.ticks;
+    // The open interval, up to the snapshot (an interval record, not a final one).
+    if (v.known && tsc > v.since_tsc) {
+      const uint64_t open = tsc - v.since_tsc;
+      ticks[static_cast<size_t>(v.state)] += open;
+      if (v.state == Runstate::kRunning && cpu_open != nullptr) (*cpu_open)[v.cpu] += open;
+    }
+    VcpuTotals& vt = t.vcpus.emplace_back();
+    vt.vcpu = static_cast<uint32_t>(i);
+    vt.seen = v.seen;
+    vt.running_ns = clock.ToNs(ticks[0]);
+    vt.runnable_ns = clock.ToNs(ticks[1]);
+    vt.blocked_ns = clock.ToNs(ticks[2]);
+    vt.offline_ns = clock.ToNs(ticks[3]);
+    vt.dispatches = v.dispatches;
+    vt.wakes = v.wakes;
+    vt.blocks = v.blocks;
+    vt.state = v.state;
+    vt.last_cpu = v.cpu;
+    t.running_ns += vt.running_ns;
+    t.runnable_ns += vt.runnable_ns;
+    t.blocked_ns += vt.blocked_ns;
+    t.offline_ns += vt.offline_ns;
+    t.dispatches += vt.dispatches;
+    t.wakes += vt.wakes;
+    t.blocks += vt.blocks;
+  }
+  return t;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Public interface
+
+double CpuTotals::capture_ratio() const {
+  const uint64_t expected = elapsed_ns > lost_gap_ns ? elapsed_ns - lost_gap_ns : 0;
+  if (expected == 0) return 1.0;
+  return static_cast<double>(accounted_ns) / static_cast<double>(expected);
+}
+
+AccountingEngine::AccountingEngine(const AccountingConfig& config)
+    : impl_(std::make_unique<Impl>(config)) {}
+AccountingEngine::~AccountingEngine() = default;
+
+void AccountingEngine::Add(const tracefmt::MergedRecord& m) {
+  impl_->Add(m.cpu, m.tsc, m.rec);
+}
+void AccountingEngine::Add(uint32_t cpu, uint64_t tsc, const tracefmt::Record& rec) {
+  impl_->Add(cpu, tsc, rec);
+}
+
+AccountingSnapshot AccountingEngine::Snapshot(uint64_t tsc) const {
+  const Impl& e = *impl_;
+  AccountingSnapshot s;
+  s.tsc = tsc;
+  s.cpu_khz = e.clock.cpu_khz();
+  s.at_ns = e.EngineNs(tsc);
+  s.records = e.records;
+  s.lost_records = e.lost_records;
+  s.anomaly_kinds = e.anomalies;
+  s.anomalies = e.anomalies.total();
+  std::vector<uint64_t> cpu_open(e.cpus.size(), 0);
+  for (uint32_t domid = 0; domid < kDomainTableSize; ++domid) {
+    const int32_t slot = e.slot_of_domid[domid];
+    if (slot == kNoSlot || !e.slots[slot].in_use) continue;
+    s.domains.push_back(e.Totals(e.slots[slot], tsc, &cpu_open));
+  }
+  for (uint32_t id = 0; id < e.cpus.size(); ++id) {
+    const CpuState& c = e.cpus[id];
+    if (c.records == 0) continue;
+    CpuTotals& ct = s.cpus.emplace_back();
+    ct.cpu = id;
+    ct.records = c.records;
+    ct.first_tsc = c.first_tsc;
+    ct.last_tsc = c.last_tsc;
+    if (c.seen) {
+      const uint64_t end = std::max(c.last_tsc, tsc);
+      ct.elapsed_ns = e.clock.ToNs(end - c.first_tsc);
+      const uint64_t known_from = c.dispatched ? c.first_dispatch_tsc : end;
+      ct.unknown_start_ns = e.clock.ToNs(known_from - c.first_tsc);
+    }
+    ct.accounted_ns = e.clock.ToNs(c.accounted_ticks + cpu_open[id]);
+    ct.lost_records = c.lost_records;
+    ct.lost_gap_ns = e.clock.ToNs(c.lost_gap_ticks);
+    ct.wrap_records = c.wrap_records;
+    ct.hypercalls = c.hypercalls;
+    ct.io_records = c.io_records;
+    ct.unattributed = c.unattributed;
+  }
+  return s;
+}
+
+uint64_t AccountingEngine::now_tsc() const {
+  return impl_->now_tsc;
+}
+uint64_t AccountingEngine::records() const {
+  return impl_->records;
+}
+uint64_t AccountingEngine::TscToNs(uint64_t tsc) const {
+  return impl_->EngineNs(tsc);
+}
+uint64_t AccountingEngine::NsToTsc(uint64_t engine_ns) const {
+  return impl_->epoch_tsc + impl_->clock.ToTicks(engine_ns);
+}
+bool AccountingEngine::started() const {
+  return impl_->has_epoch;
+}
+
+void AccountingEngine::OnFinal(std::function<void(const DomainTotals&)> callback) {
+  impl_->on_final = std::move(callback);
+}
+
+void AccountingEngine::ForgetDestroyed() {
+  for (DomainState& d : impl_->slots) {
+    if (d.in_use && d.destroyed) {
+      d.in_use = false;
+      d.vcpus.clear();
+    }
+  }
+}
+
+}  // namespace xenbaked
