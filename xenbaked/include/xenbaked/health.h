@@ -79,6 +79,7 @@ struct DaemonHealth {
   uint64_t anomalies_logged = 0;  // the rest were rate-limited out of the log, still counted
   uint64_t late_records = 0;      // reached the merger older than a watermark already emitted
   uint64_t merger_pending = 0;    // records held back waiting for the watermark
+  uint64_t initial_bytes_discarded = 0;  // found at start with --initial-contents=discard
 
   bool capture_enabled = false;
   uint64_t capture_bytes = 0;

@@ -1,0 +1,100 @@
+// xenbaked/drain_loop.h — the daemon's heart: drain every CPU's trace buffer, merge by TSC, feed
+// the accounting, optionally keep a raw capture. One event-loop thread (Boost.Asio).
+//
+// Wakes come from three places, counted apart in DaemonHealth:
+//   - the trace interrupt (the hypervisor's event fd: a buffer crossed half full);
+//   - the backstop timer, for CPUs that never reach half full (an idle CPU never interrupts);
+//   - a re-post, when a pass stopped at a CPU's per-pass byte budget with work left — so one busy
+//     CPU cannot starve the others, and other handlers (signals, clients) get a turn between.
+// Each pass drains every CPU: read prod (acquire), decode and deliver the window, publish cons
+// (release). Drain latency is the time from the wake to the pass's last cons published; a
+// backlog that takes several passes counts from the original wake.
+//
+// Merging: each CPU's records are in TSC order; the LiveMerger holds them until a watermark says
+// no CPU can still deliver an older one. The watermark after a pass is the minimum, over the CPUs
+// that still have work left (budget reached), of the newest TSC drained from that CPU — and, when
+// every CPU was drained empty, the newest TSC drained anywhere. Why that is safe: a CPU drained up
+// to the prod we read holds nothing older that we have not seen, except a record that was being
+// written at the very moment of our read (Xen stamps the TSC, writes the record, then publishes
+// prod, with interrupts off: a window of well under a microsecond), and those can only be older
+// than records of other CPUs that were published before our read by that tiny window. Such a
+// record, if it ever happens (or if the CPUs' TSCs are skewed), is still accounted, just after
+// newer ones: it is counted as late in DaemonHealth::late_records rather than silently reordered.
+//
+//   DrainLoop loop(io, scheduler, hypervisor, sink, log, options);
+//   if (auto st = loop.Start(setup, physinfo); !st) die(st.error().Describe());
+//   io.run();          // until loop.Stop() (SIGTERM, --duration) returns after the final drain
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tracefmt/merge.h"
+#include "tracefmt/result.h"
+#include "xenbaked/health.h"
+#include "xenbaked/hypervisor.h"
+#include "xenbaked/log.h"
+#include "xenbaked/scheduler.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace xenbaked {
+
+// What to do with the records already in the buffers when the daemon starts (on real Xen with
+// tbuf_size= on its command line they are full, from boot, beginning with WRAP and LOST records).
+enum class InitialContents : uint8_t { kDiscard, kAccount };
+
+// Where merged records go: the accounting engine in the daemon, a counter in tests.
+class MergedRecordSink {
+ public:
+  virtual ~MergedRecordSink() = default;
+  virtual void Add(const tracefmt::MergedRecord& m) = 0;
+};
+
+struct DrainLoopOptions {
+  uint32_t budget_bytes_per_cpu = 1u << 20;  // per pass; one record always goes (progress)
+  uint64_t backstop_ns = 100'000'000;        // 0: no backstop timer
+  InitialContents initial_contents = InitialContents::kDiscard;
+  bool disable_tracing_on_exit = true;
+  std::string capture_path;                // empty: no raw capture
+  std::string producer_name = "xenbaked";  // written to the capture's sidecar
+  uint32_t anomaly_log_burst = 5;          // log lines per interval; every one is counted
+  uint64_t anomaly_log_interval_ns = 10'000'000'000;
+};
+
+class DrainLoop {
+ public:
+  DrainLoop(boost::asio::io_context& io, Scheduler& scheduler, Hypervisor& hypervisor,
+            MergedRecordSink& sink, Logger& log, DrainLoopOptions options);
+  ~DrainLoop();
+  DrainLoop(const DrainLoop&) = delete;
+  DrainLoop& operator=(const DrainLoop&) = delete;
+
+  // Enables tracing and maps the buffers, deals with their initial contents, opens the capture,
+  // then waits for the interrupt and arms the backstop. Errors here are start-up errors.
+  tracefmt::Status Start(const TraceSetup& setup, const PhysInfo& physinfo);
+
+  // The final drain: disables tracing (if so configured), drains every CPU to empty regardless of
+  // the budget, hands every held record to the sink, flushes and closes the capture, and stops
+  // waiting, so io.run() returns once nothing else is pending. Idempotent.
+  void Stop();
+  bool stopped() const;
+
+  // One pass right now, as if the backstop had fired (tests, benchmarks).
+  void DrainNow();
+
+  // Health as of now: refreshes uptime and records/s (rate since the previous call).
+  const DaemonHealth& SampleHealth();
+  const DaemonHealth& health() const;
+  const TraceBuffers& buffers() const;
+  uint64_t watermark_tsc() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace xenbaked

@@ -1,0 +1,388 @@
+#include "xenbaked/drain_loop.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <limits>
+#include <optional>
+
+#include "tracefmt/clock.h"
+#include "tracefmt/events.h"
+#include "tracefmt/ring.h"
+#include "tracefmt/trace_file.h"
+
+namespace xenbaked {
+namespace {
+enum class Wake : uint8_t { kInterrupt, kTimer, kRepost, kDirect, kFinal };
+constexpr uint32_t kNoBudget = std::numeric_limits<uint32_t>::max();
+
+// tracefmt declares RingAnomalyName but does not define it yet; a local name keeps us linking.
+std::string_view AnomalyName(tracefmt::RingAnomaly anomaly) {
+  switch (anomaly) {
+    case tracefmt::RingAnomaly::kNone:
+      return "none";
+    case tracefmt::RingAnomaly::kProdMisaligned:
+      return "prod misaligned";
+    case tracefmt::RingAnomaly::kProdOutOfRange:
+      return "prod out of range";
+    case tracefmt::RingAnomaly::kConsMisaligned:
+      return "cons misaligned";
+    case tracefmt::RingAnomaly::kConsOutOfRange:
+      return "cons out of range";
+    case tracefmt::RingAnomaly::kOverfull:
+      return "overfull window";
+    case tracefmt::RingAnomaly::kCorruptRecord:
+      return "corrupt record";
+  }
+  return "unknown";
+}
+}  // namespace
+
+struct DrainLoop::Impl {
+  Impl(boost::asio::io_context& io_context, Scheduler& sched, Hypervisor& hv,
+       MergedRecordSink& record_sink, Logger& logger, DrainLoopOptions opts)
+      : io(io_context),
+        scheduler(sched),
+        hypervisor(hv),
+        sink(record_sink),
+        log(logger),
+        options(std::move(opts)),
+        anomaly_limit(options.anomaly_log_burst, options.anomaly_log_interval_ns),
+        capture_limit(options.anomaly_log_burst, options.anomaly_log_interval_ns) {}
+
+  tracefmt::Status Start(const TraceSetup& setup, const PhysInfo& physinfo);
+  void DiscardInitialContents();
+  tracefmt::Status OpenCapture(const PhysInfo& physinfo, uint32_t event_mask);
+  void WaitForInterrupt();
+  void ArmBackstop();
+  void Pass(Wake why, uint64_t wake_ns, uint32_t budget);
+  // Drains one CPU; returns true when work is left for another pass.
+  bool DrainCpu(size_t index, uint32_t budget);
+  void Capture(uint32_t cpu, std::span<const std::byte> run);
+  void NoteAnomaly(CpuHealth& cpu, tracefmt::RingAnomaly anomaly, uint32_t skipped);
+  void Emit(uint64_t watermark);
+  void Stop();
+  void SampleTotals();
+
+  boost::asio::io_context& io;
+  Scheduler& scheduler;
+  Hypervisor& hypervisor;
+  MergedRecordSink& sink;
+  Logger& log;
+  DrainLoopOptions options;
+  RateLimit anomaly_limit;
+  RateLimit capture_limit;
+
+  TraceBuffers buffers;
+  tracefmt::LiveMerger merger;
+  std::optional<boost::asio::posix::stream_descriptor> event;
+  std::optional<tracefmt::TraceFileWriter> capture;
+  uint64_t backstop_id = 0;
+  bool started = false;
+  bool stopped = false;
+  bool repost_pending = false;
+  uint64_t watermark = 0;   // everything at or below it has gone to the sink
+  uint64_t newest_tsc = 0;  // newest TSC drained from any CPU
+  DaemonHealth health;
+  uint64_t rate_last_ns = 0;
+  uint64_t rate_last_records = 0;
+  // Handlers left on the io_context after the loop is gone check this before touching it.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+};
+
+tracefmt::Status DrainLoop::Impl::Start(const TraceSetup& setup, const PhysInfo& physinfo) {
+  if (started) return tracefmt::MakeError(tracefmt::ErrorCode::kInvalidArgument, "started twice");
+  started = true;
+  tracefmt::Result<TraceBuffers> mapped = hypervisor.EnableTracing(setup);
+  if (!mapped) return mapped.error();
+  buffers = std::move(*mapped);
+  if (buffers.rings.empty())
+    return tracefmt::MakeError(tracefmt::ErrorCode::kNotFound, "no CPU has a trace buffer");
+
+  health.backend = std::string(hypervisor.name());
+  health.start_unix_ns = scheduler.UnixNowNs();
+  health.cpu_khz = physinfo.cpu_khz;
+  health.pages_per_cpu = buffers.pages_per_cpu;
+  health.event_mask = setup.event_mask;
+  for (const CpuRing& ring : buffers.rings)
+    health.cpus.push_back(CpuHealth{.cpu = ring.cpu(), .buffer_bytes = ring.data_size()});
+  rate_last_ns = scheduler.NowNs();
+
+  if (!options.capture_path.empty()) {
+    if (tracefmt::Status st = OpenCapture(physinfo, setup.event_mask); !st) return st;
+  }
+  if (options.initial_contents == InitialContents::kDiscard) DiscardInitialContents();
+
+  WaitForInterrupt();
+  ArmBackstop();
+  // What is already there (initial contents kept, or records since the discard) goes now rather
+  // than at the first wake.
+  boost::asio::post(io, [this, alive = std::weak_ptr<bool>(alive)] {
+    if (!alive.expired()) Pass(Wake::kDirect, scheduler.NowNs(), options.budget_bytes_per_cpu);
+  });
+  log.Info("tracing on {} CPU(s), {} pages each, backend {}", buffers.rings.size(),
+           buffers.pages_per_cpu, health.backend);
+  return {};
+}
+
+void DrainLoop::Impl::DiscardInitialContents() {
+  for (size_t i = 0; i < buffers.rings.size(); ++i) {
+    const CpuRing& ring = buffers.rings[i];
+    const uint32_t prod = ring.LoadProd();
+    const uint32_t cons = ring.LoadCons();
+    const tracefmt::RingAnomaly anomaly = tracefmt::CheckRingPointers(ring.data_size(), cons, prod);
+    if (anomaly == tracefmt::RingAnomaly::kProdMisaligned ||
+        anomaly == tracefmt::RingAnomaly::kProdOutOfRange) {
+      NoteAnomaly(health.cpus[i], anomaly, 0);  // never publish a bogus prod as cons
+      continue;
+    }
+    if (anomaly == tracefmt::RingAnomaly::kNone)
+      health.initial_bytes_discarded += tracefmt::RingUnconsumed(ring.data_size(), cons, prod);
+    ring.StoreCons(prod);
+  }
+}
+
+tracefmt::Status DrainLoop::Impl::OpenCapture(const PhysInfo& physinfo, uint32_t event_mask) {
+  tracefmt::Result<tracefmt::TraceFileWriter> writer =
+      tracefmt::TraceFileWriter::Create(options.capture_path);
+  if (!writer) return writer.error();
+  capture.emplace(std::move(*writer));
+  health.capture_enabled = true;
+  return tracefmt::WriteCaptureMeta(options.capture_path, {.cpu_khz = physinfo.cpu_khz,
+                                                           .tbuf_pages = buffers.pages_per_cpu,
+                                                           .event_mask = event_mask,
+                                                           .producer = options.producer_name});
+}
+
+void DrainLoop::Impl::WaitForInterrupt() {
+  if (!event) {
+    const int fd = hypervisor.EventFd();
+    if (fd < 0) return;  // a backend without an interrupt: the backstop does all the work
+    // A duplicate: the descriptor object closes what it owns, the hypervisor keeps its own.
+    const int dup_fd = ::dup(fd);
+    if (dup_fd < 0) {
+      log.Warn("cannot watch the trace interrupt ({}): backstop timer only",
+               tracefmt::MakeSystemError("dup").Describe());
+      return;
+    }
+    event.emplace(io, dup_fd);
+  }
+  event->async_wait(
+      boost::asio::posix::stream_descriptor::wait_read,
+      [this, alive = std::weak_ptr<bool>(alive)](const boost::system::error_code& ec) {
+        if (ec || alive.expired() || stopped) return;
+        const uint64_t wake_ns = scheduler.NowNs();
+        // Acknowledge first: a crossing during the drain then notifies again.
+        if (tracefmt::Status st = hypervisor.AckEvent(); !st)
+          log.Warn("acknowledging the trace interrupt: {}", st.error().Describe());
+        Pass(Wake::kInterrupt, wake_ns, options.budget_bytes_per_cpu);
+        if (!stopped) WaitForInterrupt();
+      });
+}
+
+void DrainLoop::Impl::ArmBackstop() {
+  if (options.backstop_ns == 0 || stopped) return;
+  backstop_id = scheduler.RunAfter(options.backstop_ns, [this] {
+    backstop_id = 0;
+    Pass(Wake::kTimer, scheduler.NowNs(), options.budget_bytes_per_cpu);
+    ArmBackstop();
+  });
+}
+
+void DrainLoop::Impl::Pass(Wake why, uint64_t wake_ns, uint32_t budget) {
+  if (stopped && why != Wake::kFinal) return;
+  switch (why) {
+    case Wake::kInterrupt:
+      ++health.wakes_irq;
+      break;
+    case Wake::kTimer:
+      ++health.wakes_timer;
+      break;
+    case Wake::kRepost:
+      ++health.wakes_repost;
+      break;
+    case Wake::kDirect:
+    case Wake::kFinal:
+      break;
+  }
+  ++health.passes;
+  bool work_left = false;
+  uint64_t busy_bound = ~uint64_t{0};  // oldest "newest TSC" among CPUs with work left
+  for (size_t i = 0; i < buffers.rings.size(); ++i) {
+    const bool left = DrainCpu(i, budget);
+    const uint64_t last = merger.last_tsc(buffers.rings[i].cpu());
+    newest_tsc = std::max(newest_tsc, last);
+    if (left) {
+      work_left = true;
+      busy_bound = std::min(busy_bound, last);
+    }
+  }
+  health.drain_latency.Add(scheduler.NowNs() - wake_ns);
+  health.last_drain_unix_ns = scheduler.UnixNowNs();
+  Emit(std::min(busy_bound, newest_tsc));
+  if (work_left && !repost_pending && why != Wake::kFinal) {
+    repost_pending = true;
+    boost::asio::post(io, [this, wake_ns, alive = std::weak_ptr<bool>(alive)] {
+      if (alive.expired()) return;
+      repost_pending = false;
+      Pass(Wake::kRepost, wake_ns, options.budget_bytes_per_cpu);
+    });
+  }
+}
+
+bool DrainLoop::Impl::DrainCpu(size_t index, uint32_t budget) {
+  const CpuRing& ring = buffers.rings[index];
+  CpuHealth& cpu = health.cpus[index];
+  const uint32_t id = ring.cpu();
+  const uint32_t prod_untrusted = ring.LoadProd();
+  const uint32_t cons_untrusted = ring.LoadCons();
+  if (prod_untrusted == cons_untrusted) {
+    cpu.fill_bytes = 0;
+    return false;
+  }
+  if (tracefmt::CheckRingPointers(ring.data_size(), cons_untrusted, prod_untrusted) ==
+      tracefmt::RingAnomaly::kNone) {
+    cpu.fill_bytes = tracefmt::RingUnconsumed(ring.data_size(), cons_untrusted, prod_untrusted);
+    cpu.peak_fill_bytes = std::max(cpu.peak_fill_bytes, cpu.fill_bytes);
+  }
+  const uint64_t emitted_up_to = watermark;
+  const tracefmt::RingDrain d = tracefmt::DrainRing(
+      ring.Data(), cons_untrusted, prod_untrusted, budget,
+      [&](std::span<const std::byte> run) { Capture(id, run); },
+      [&](const tracefmt::Record& rec) {
+        merger.Push(id, rec);
+        if (rec.has_tsc && rec.tsc < emitted_up_to && emitted_up_to != 0) ++health.late_records;
+        if (rec.event == tracefmt::ev::kLostRecords) cpu.lost_records += rec.extra[0];
+      });
+  if (d.new_cons != cons_untrusted) ring.StoreCons(d.new_cons);
+  cpu.records += d.records;
+  cpu.bytes += d.bytes_consumed;
+  if (!d.ok()) NoteAnomaly(cpu, d.anomaly, d.bytes_skipped);
+  if (d.bytes_left > 0) ++cpu.budget_hits;
+  cpu.last_tsc = merger.last_tsc(id);
+  return d.bytes_left > 0;
+}
+
+void DrainLoop::Impl::Capture(uint32_t cpu, std::span<const std::byte> run) {
+  if (!capture) return;
+  tracefmt::Status st = capture->WriteChunk(cpu, run);
+  if (st) {
+    health.capture_bytes += tracefmt::kChunkHeaderBytes + run.size();
+    return;
+  }
+  // Counted, kept for health, logged at a bounded rate; draining goes on regardless.
+  ++health.capture_errors;
+  ++health.capture_chunks_lost;
+  health.capture_last_error = st.error().Describe();
+  if (capture_limit.Allow(scheduler.NowNs()))
+    log.Error("raw capture {}: {} ({} chunk(s) lost so far)", options.capture_path,
+              health.capture_last_error, health.capture_chunks_lost);
+}
+
+void DrainLoop::Impl::NoteAnomaly(CpuHealth& cpu, tracefmt::RingAnomaly anomaly, uint32_t skipped) {
+  ++cpu.anomalies;
+  cpu.bytes_skipped += skipped;
+  if (anomaly_limit.Allow(scheduler.NowNs())) {
+    ++health.anomalies_logged;
+    log.Warn("cpu {}: ring anomaly {} ({} bytes skipped)", cpu.cpu, AnomalyName(anomaly), skipped);
+  }
+}
+
+void DrainLoop::Impl::Emit(uint64_t up_to) {
+  merger.EmitUpTo(up_to, [this](const tracefmt::MergedRecord& m) { sink.Add(m); });
+  watermark = std::max(watermark, up_to);
+}
+
+void DrainLoop::Impl::Stop() {
+  if (stopped || !started) {
+    stopped = true;
+    return;
+  }
+  if (options.disable_tracing_on_exit) {
+    if (tracefmt::Status st = hypervisor.DisableTracing(); !st)
+      log.Warn("disabling tracing: {}", st.error().Describe());
+  }
+  // Tracing is off (or we accept what arrives meanwhile): one unbounded pass empties every ring,
+  // lower-numbered CPUs included (xentrace once lost their tail by stopping early).
+  const uint64_t wake_ns = scheduler.NowNs();
+  stopped = true;
+  Pass(Wake::kFinal, wake_ns, kNoBudget);
+  merger.EmitAll([this](const tracefmt::MergedRecord& m) { sink.Add(m); });
+  if (capture) {
+    if (tracefmt::Status st = capture->Close(); !st) {
+      ++health.capture_errors;
+      health.capture_last_error = st.error().Describe();
+      log.Error("closing raw capture {}: {}", options.capture_path, health.capture_last_error);
+    }
+    capture.reset();
+  }
+  if (backstop_id != 0) scheduler.Cancel(backstop_id);
+  backstop_id = 0;
+  if (event) {
+    boost::system::error_code ignored;
+    event->cancel(ignored);
+    event->close(ignored);
+    event.reset();
+  }
+  SampleTotals();
+}
+
+void DrainLoop::Impl::SampleTotals() {
+  health.records = health.bytes = health.lost_records = health.anomalies = 0;
+  for (const CpuHealth& cpu : health.cpus) {
+    health.records += cpu.records;
+    health.bytes += cpu.bytes;
+    health.lost_records += cpu.lost_records;
+    health.anomalies += cpu.anomalies;
+  }
+  health.merger_pending = merger.pending();
+}
+
+DrainLoop::DrainLoop(boost::asio::io_context& io, Scheduler& scheduler, Hypervisor& hypervisor,
+                     MergedRecordSink& sink, Logger& log, DrainLoopOptions options)
+    : impl_(std::make_unique<Impl>(io, scheduler, hypervisor, sink, log, std::move(options))) {}
+
+DrainLoop::~DrainLoop() {
+  if (impl_->backstop_id != 0) impl_->scheduler.Cancel(impl_->backstop_id);
+}
+
+tracefmt::Status DrainLoop::Start(const TraceSetup& setup, const PhysInfo& physinfo) {
+  return impl_->Start(setup, physinfo);
+}
+void DrainLoop::Stop() {
+  impl_->Stop();
+}
+bool DrainLoop::stopped() const {
+  return impl_->stopped;
+}
+void DrainLoop::DrainNow() {
+  impl_->Pass(Wake::kDirect, impl_->scheduler.NowNs(), impl_->options.budget_bytes_per_cpu);
+}
+const DaemonHealth& DrainLoop::health() const {
+  return impl_->health;
+}
+const TraceBuffers& DrainLoop::buffers() const {
+  return impl_->buffers;
+}
+uint64_t DrainLoop::watermark_tsc() const {
+  return impl_->watermark;
+}
+
+const DaemonHealth& DrainLoop::SampleHealth() {
+  Impl& s = *impl_;
+  s.SampleTotals();
+  const uint64_t now = s.scheduler.NowNs();
+  s.health.uptime_ns = s.scheduler.UnixNowNs() - s.health.start_unix_ns;
+  if (now > s.rate_last_ns) {
+    s.health.records_per_s = static_cast<double>(s.health.records - s.rate_last_records) * 1e9 /
+                             static_cast<double>(now - s.rate_last_ns);
+    s.rate_last_ns = now;
+    s.rate_last_records = s.health.records;
+  }
+  return s.health;
+}
+
+}  // namespace xenbaked
