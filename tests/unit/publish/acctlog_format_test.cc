@@ -1,0 +1,175 @@
+// The accounting log format (tracefmt/acctlog.h): round trip, damage at every byte, unfinished
+// tails, version rules.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "tracefmt/acctlog.h"
+
+namespace tracefmt {
+namespace {
+
+AcctDomainRecord SampleDomain(uint32_t domid) {
+  AcctDomainRecord d;
+  d.domid = domid;
+  d.vcpus = 4;
+  d.instance = 7;
+  d.name = "guest-" + std::to_string(domid);
+  d.window_start_ns = 1'000'000'000;
+  d.window_end_ns = 2'000'000'000;
+  d.realtime_end_ns = 1'700'000'000'000'000'000;
+  d.running_ns = 600'000'000;
+  d.runnable_ns = 300'000'000;
+  d.blocked_ns = 100'000'000;
+  d.dispatches = 1234;
+  d.slice_min_ns = 10;
+  d.slice_max_ns = 30'000'000;
+  d.lost_records = 3;
+  return d;
+}
+
+std::vector<AcctRecord> SampleRecords() {
+  AcctDomainRecord final_rec = SampleDomain(2);
+  final_rec.final_reason = AcctFinalReason::kDestroyed;
+  AcctCpuRecord cpu;
+  cpu.cpu = 3;
+  cpu.elapsed_ns = 1'000'000'000;
+  cpu.accounted_ns = 999'500'000;
+  cpu.capture_ratio_ppm = 999'500;
+  AcctHostRecord host;
+  host.records = 1'000'000;
+  host.live_domains = 2;
+  host.log_dropped_records = 5;
+  return {SampleDomain(1), final_rec, cpu, host,
+          AcctUnknownRecord{.tag = 999, .payload = {std::byte{1}, std::byte{2}}}};
+}
+
+struct BuiltLog {
+  std::vector<std::byte> bytes;
+  std::vector<uint64_t> record_starts;  // and one past the end
+  uint64_t header_bytes = 0;
+};
+
+BuiltLog BuildLog(const std::vector<AcctRecord>& records) {
+  BuiltLog log;
+  log.bytes = EncodeAcctHeader({.created_realtime_ns = 42, .cpu_khz = 2'596'120, .host = "dom0"});
+  log.header_bytes = log.bytes.size();
+  for (const AcctRecord& r : records) {
+    log.record_starts.push_back(log.bytes.size());
+    AppendAcctRecord(r, log.bytes);
+  }
+  log.record_starts.push_back(log.bytes.size());
+  return log;
+}
+
+TEST(AcctLogFormat, RoundTripsEveryRecordKind) {
+  const std::vector<AcctRecord> records = SampleRecords();
+  Result<AcctLogContents> read = ReadAcctLog(BuildLog(records).bytes);
+  ASSERT_TRUE(read) << read.error().Describe();
+  EXPECT_EQ(read->header.cpu_khz, 2'596'120u);
+  EXPECT_EQ(read->header.host, "dom0");
+  EXPECT_EQ(read->header.created_realtime_ns, 42u);
+  EXPECT_FALSE(read->stop.has_value());
+  EXPECT_EQ(read->records, records);
+}
+
+TEST(AcctLogFormat, AFlippedByteAnywhereIsCorruptionAndEarlierRecordsSurvive) {
+  const std::vector<AcctRecord> records = SampleRecords();
+  const BuiltLog log = BuildLog(records);
+  for (size_t i = 0; i < log.bytes.size(); ++i) {
+    std::vector<std::byte> damaged = log.bytes;
+    damaged[i] ^= std::byte{0x40};
+    Result<AcctLogContents> read = ReadAcctLog(damaged);
+    if (i < log.header_bytes) {
+      ASSERT_FALSE(read) << "byte " << i;
+      EXPECT_NE(read.error().code, ErrorCode::kTruncated) << "byte " << i;
+      continue;
+    }
+    ASSERT_TRUE(read) << "byte " << i;
+    size_t damaged_record = 0;
+    while (log.record_starts[damaged_record + 1] <= i) ++damaged_record;
+    ASSERT_TRUE(read->stop.has_value()) << "byte " << i;
+    EXPECT_EQ(read->stop->code, ErrorCode::kCorrupt) << "byte " << i;
+    EXPECT_EQ(read->stop->offset, log.record_starts[damaged_record]) << "byte " << i;
+    ASSERT_EQ(read->records.size(), damaged_record) << "byte " << i;
+    EXPECT_TRUE(std::equal(read->records.begin(), read->records.end(), records.begin()));
+  }
+}
+
+TEST(AcctLogFormat, AnUnfinishedTailIsTruncationNotCorruption) {
+  const std::vector<AcctRecord> records = SampleRecords();
+  const BuiltLog log = BuildLog(records);
+  for (size_t cut = log.header_bytes; cut <= log.bytes.size(); ++cut) {
+    Result<AcctLogContents> read = ReadAcctLog(std::span(log.bytes).first(cut));
+    ASSERT_TRUE(read) << "cut " << cut;
+    size_t whole = 0;
+    while (log.record_starts[whole + 1] <= cut) ++whole;
+    EXPECT_EQ(read->records.size(), whole) << "cut " << cut;
+    EXPECT_EQ(read->valid_bytes, log.record_starts[whole]) << "cut " << cut;
+    const bool at_boundary = cut == log.record_starts[whole];
+    if (at_boundary) {
+      EXPECT_FALSE(read->stop.has_value()) << "cut " << cut;
+    } else {
+      ASSERT_TRUE(read->stop.has_value()) << "cut " << cut;
+      EXPECT_EQ(read->stop->code, ErrorCode::kTruncated) << "cut " << cut;
+      EXPECT_EQ(read->stop->offset, log.record_starts[whole]) << "cut " << cut;
+    }
+  }
+}
+
+TEST(AcctLogFormat, AZeroFilledTailIsTruncation) {
+  BuiltLog log = BuildLog(SampleRecords());
+  log.bytes.resize(log.bytes.size() + 4096);
+  Result<AcctLogContents> read = ReadAcctLog(log.bytes);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->records.size(), SampleRecords().size());
+  ASSERT_TRUE(read->stop.has_value());
+  EXPECT_EQ(read->stop->code, ErrorCode::kTruncated);
+}
+
+TEST(AcctLogFormat, AReaderRejectsAnotherMajorVersion) {
+  std::vector<std::byte> header =
+      EncodeAcctHeader({.major = kAcctLogMajor + 1, .created_realtime_ns = 1, .host = "h"});
+  Result<AcctLogContents> read = ReadAcctLog(header);
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code, ErrorCode::kUnsupported);
+  EXPECT_NE(read.error().Describe().find("version 2.0"), std::string::npos);
+}
+
+TEST(AcctLogFormat, ANewerMinorWithMoreCountersStillReads) {
+  // A CPU record as a newer writer would make it: one counter more than this reader knows.
+  AcctCpuRecord cpu;
+  cpu.cpu = 5;
+  cpu.records = 77;
+  std::vector<std::byte> payload = EncodeAcctRecord(cpu);
+  payload = {payload.begin() + kAcctFrameHeaderBytes, payload.end() - kAcctFrameTrailerBytes};
+  payload[0] = std::byte(AcctCpuRecord::kCounters.size() + 1);
+  payload.resize(payload.size() + 8, std::byte{0xAB});
+  BuiltLog log =
+      BuildLog({AcctUnknownRecord{.tag = uint16_t(AcctTag::kCpuInterval), .payload = payload}});
+  Result<AcctLogContents> read = ReadAcctLog(log.bytes);
+  ASSERT_TRUE(read);
+  ASSERT_EQ(read->records.size(), 1u);
+  EXPECT_EQ(std::get<AcctCpuRecord>(read->records[0]), cpu);
+}
+
+TEST(AcctLogFormat, ShortOrForeignFilesAreClearErrors) {
+  Result<AcctLogContents> empty = ReadAcctLog({});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, ErrorCode::kTruncated);
+  std::vector<std::byte> text(64, std::byte{'x'});
+  Result<AcctLogContents> foreign = ReadAcctLog(text);
+  ASSERT_FALSE(foreign);
+  EXPECT_NE(foreign.error().Describe().find("not an accounting log"), std::string::npos);
+  Result<AcctLogContents> missing = ReadAcctLogFile("/nonexistent/accounting.log");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().sys_errno, ENOENT);
+}
+
+TEST(AcctLogFormat, Crc32cMatchesTheStandardCheckValue) {
+  const char* check = "123456789";
+  EXPECT_EQ(AcctCrc32c(std::as_bytes(std::span(check, 9))), 0xE3069283u);
+}
+
+}  // namespace
+}  // namespace tracefmt

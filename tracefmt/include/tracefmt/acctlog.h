@@ -1,0 +1,240 @@
+// tracefmt/acctlog.h — the accounting log format: what xenbaked writes each interval and what
+// offline tools (xenbake-report) read back, without the daemon.
+//
+// A log is a file header followed by framed, tagged records. All integers little-endian.
+//
+//   File header (written once, in one write(2), when the file is created):
+//     0   8  magic "XBAKACCT"
+//     8   2  version major (kAcctLogMajor; a reader rejects any other major)
+//     10  2  version minor (a newer minor only appends counters; older readers ignore them)
+//     12  4  header_bytes: the whole header, CRC included
+//     16  8  created_realtime_ns (CLOCK_REALTIME)
+//     24  8  cpu_khz (TSC rate the daemon used)
+//     32  2  host_len, then host_len bytes of host name
+//     ..  4  CRC32C of every header byte before it
+//
+//   Record frame:
+//     0   2  tag (AcctTag)
+//     2   2  flags (0; reserved)
+//     4   4  payload_bytes (<= kAcctMaxPayloadBytes)
+//     8   4  CRC32C of bytes 0..7 — a damaged length is corruption, never mistaken for a short tail
+//     12  n  payload
+//     12+n 4 CRC32C of the payload
+//
+// Payloads (docs: xenbaked/docs/acctlog.md) carry a counter count followed by that many u64
+// counters in a documented order, so fields can be added without a major version bump. Unknown
+// tags are delivered as AcctUnknownRecord and skipped.
+//
+// Reading stops at the first record that is not intact. A file that simply ends inside a record
+// (a writer killed mid-write, or a zero-filled tail after a crash) ends with a kTruncated error;
+// any other damage is kCorrupt. Both carry the byte offset, and every record before it is kept.
+//
+//   auto log = tracefmt::AcctLogReader::Open("/var/log/xenbaked/accounting.log");
+//   if (!log) die(log.error().Describe());
+//   tracefmt::AcctRecord rec;
+//   while (log->Next(rec)) {
+//     if (auto* d = std::get_if<tracefmt::AcctDomainRecord>(&rec)) use(*d);
+//   }
+//   if (log->error() && !log->truncated_tail()) warn(log->error()->Describe());
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "tracefmt/result.h"
+
+namespace tracefmt {
+
+inline constexpr std::array<char, 8> kAcctLogMagic = {'X', 'B', 'A', 'K', 'A', 'C', 'C', 'T'};
+inline constexpr uint16_t kAcctLogMajor = 1;
+inline constexpr uint16_t kAcctLogMinor = 0;
+inline constexpr uint32_t kAcctFrameHeaderBytes = 12;
+inline constexpr uint32_t kAcctFrameTrailerBytes = 4;
+// A record larger than this is damage, not data (the largest real one is a few hundred bytes).
+inline constexpr uint32_t kAcctMaxPayloadBytes = 64u << 10;
+inline constexpr size_t kAcctMaxHostBytes = 255;
+inline constexpr size_t kAcctMaxNameBytes = 255;
+
+enum class AcctTag : uint16_t {
+  kDomainInterval = 1,  // one domain over one window
+  kDomainFinal = 2,     // a domain's totals since it was first seen, once, at its end
+  kCpuInterval = 3,     // one physical CPU over one window
+  kHostInterval = 4,    // the whole host over one window, and the log's own losses
+};
+
+struct AcctLogHeader {
+  uint16_t major = kAcctLogMajor;
+  uint16_t minor = kAcctLogMinor;
+  uint64_t created_realtime_ns = 0;
+  uint64_t cpu_khz = 0;
+  std::string host;
+};
+
+enum class AcctFinalReason : uint32_t {
+  kNotFinal = 0,   // an interval record
+  kDestroyed = 1,  // the hypervisor destroyed the domain (or reused its id)
+  kShutdown = 2,   // the daemon stopped cleanly while the domain was alive
+};
+
+// Times are engine time (ns since the daemon's accounting began) unless named realtime.
+struct AcctDomainRecord {
+  uint32_t domid = 0;
+  uint32_t vcpus = 0;
+  AcctFinalReason final_reason = AcctFinalReason::kNotFinal;
+  uint64_t instance = 0;  // incarnation of a reused domain id
+  std::string name;
+  // Counters, in on-disk order (kCounters below). Interval records hold what happened inside
+  // [window_start_ns, window_end_ns); final records hold totals since the domain was first seen.
+  uint64_t window_start_ns = 0;
+  uint64_t window_end_ns = 0;
+  uint64_t realtime_end_ns = 0;  // CLOCK_REALTIME at window_end_ns
+  uint64_t running_ns = 0;
+  uint64_t runnable_ns = 0;
+  uint64_t blocked_ns = 0;
+  uint64_t offline_ns = 0;
+  uint64_t dispatches = 0;
+  uint64_t run_slices = 0;
+  uint64_t slice_min_ns = 0;  // over the domain's life so far (a minimum has no interval delta)
+  uint64_t slice_max_ns = 0;  // likewise
+  uint64_t slice_sum_ns = 0;
+  uint64_t allocated_ns = 0;
+  uint64_t allocations = 0;
+  uint64_t wakes = 0;
+  uint64_t blocks = 0;
+  uint64_t hypercalls = 0;
+  uint64_t io_records = 0;
+  uint64_t lost_records = 0;
+
+  bool is_final() const { return final_reason != AcctFinalReason::kNotFinal; }
+  static constexpr std::array kCounters = {
+      &AcctDomainRecord::window_start_ns, &AcctDomainRecord::window_end_ns,
+      &AcctDomainRecord::realtime_end_ns, &AcctDomainRecord::running_ns,
+      &AcctDomainRecord::runnable_ns,     &AcctDomainRecord::blocked_ns,
+      &AcctDomainRecord::offline_ns,      &AcctDomainRecord::dispatches,
+      &AcctDomainRecord::run_slices,      &AcctDomainRecord::slice_min_ns,
+      &AcctDomainRecord::slice_max_ns,    &AcctDomainRecord::slice_sum_ns,
+      &AcctDomainRecord::allocated_ns,    &AcctDomainRecord::allocations,
+      &AcctDomainRecord::wakes,           &AcctDomainRecord::blocks,
+      &AcctDomainRecord::hypercalls,      &AcctDomainRecord::io_records,
+      &AcctDomainRecord::lost_records,
+  };
+  bool operator==(const AcctDomainRecord&) const = default;
+};
+
+struct AcctCpuRecord {
+  uint32_t cpu = 0;
+  uint64_t window_start_ns = 0;
+  uint64_t window_end_ns = 0;
+  uint64_t realtime_end_ns = 0;
+  uint64_t elapsed_ns = 0;
+  uint64_t accounted_ns = 0;  // time accounted to some domain, idle included
+  uint64_t records = 0;
+  uint64_t lost_records = 0;
+  uint64_t lost_gap_ns = 0;        // part of elapsed_ns explained by lost records
+  uint64_t capture_ratio_ppm = 0;  // accounted / (elapsed - lost_gap), in millionths
+
+  static constexpr std::array kCounters = {
+      &AcctCpuRecord::window_start_ns,   &AcctCpuRecord::window_end_ns,
+      &AcctCpuRecord::realtime_end_ns,   &AcctCpuRecord::elapsed_ns,
+      &AcctCpuRecord::accounted_ns,      &AcctCpuRecord::records,
+      &AcctCpuRecord::lost_records,      &AcctCpuRecord::lost_gap_ns,
+      &AcctCpuRecord::capture_ratio_ppm,
+  };
+  bool operator==(const AcctCpuRecord&) const = default;
+};
+
+struct AcctHostRecord {
+  uint64_t window_start_ns = 0;
+  uint64_t window_end_ns = 0;
+  uint64_t realtime_end_ns = 0;
+  uint64_t records = 0;       // trace records accounted in the window
+  uint64_t lost_records = 0;  // reported lost by the hypervisor in the window
+  uint64_t anomalies = 0;
+  uint64_t live_domains = 0;
+  // The log's own losses since the daemon started: records it failed to write and gave up on.
+  // Nonzero means this log is incomplete, and by how much.
+  uint64_t log_write_errors = 0;
+  uint64_t log_dropped_records = 0;
+
+  static constexpr std::array kCounters = {
+      &AcctHostRecord::window_start_ns,     &AcctHostRecord::window_end_ns,
+      &AcctHostRecord::realtime_end_ns,     &AcctHostRecord::records,
+      &AcctHostRecord::lost_records,        &AcctHostRecord::anomalies,
+      &AcctHostRecord::live_domains,        &AcctHostRecord::log_write_errors,
+      &AcctHostRecord::log_dropped_records,
+  };
+  bool operator==(const AcctHostRecord&) const = default;
+};
+
+// A record with a tag this reader does not know (written by a newer daemon).
+struct AcctUnknownRecord {
+  uint16_t tag = 0;
+  std::vector<std::byte> payload;
+  bool operator==(const AcctUnknownRecord&) const = default;
+};
+
+using AcctRecord = std::variant<AcctDomainRecord, AcctCpuRecord, AcctHostRecord, AcctUnknownRecord>;
+
+// ---- Encoding: pure functions, each returns whole bytes ready for one write(2). ----
+std::vector<std::byte> EncodeAcctHeader(const AcctLogHeader& header);
+// Appends one framed record to `out` (so a batch of records can go out in one write).
+void AppendAcctRecord(const AcctRecord& record, std::vector<std::byte>& out);
+std::vector<std::byte> EncodeAcctRecord(const AcctRecord& record);
+
+// ---- Decoding: pure, for the reader, the writer's start-up check and tests. ----
+struct AcctParsedHeader {
+  AcctLogHeader header;
+  uint32_t header_bytes = 0;
+};
+Result<AcctParsedHeader> ParseAcctHeader(std::span<const std::byte> file);
+// Parses the record frame starting at `offset` of `file`; `next_offset` is set past it.
+Result<AcctRecord> ParseAcctRecord(std::span<const std::byte> file, uint64_t offset,
+                                   uint64_t& next_offset);
+
+// CRC32C (Castagnoli), the checksum of every header and frame.
+uint32_t AcctCrc32c(std::span<const std::byte> bytes);
+
+class AcctLogReader {
+ public:
+  // Reads the whole file (logs are rotated by size, so it is bounded). Errors: the file cannot
+  // be read, or its header is missing, damaged or of another major version.
+  static Result<AcctLogReader> Open(const std::string& path);
+  static Result<AcctLogReader> FromBytes(std::vector<std::byte> bytes);
+
+  const AcctLogHeader& header() const { return header_; }
+  // The next intact record, or false at the end of the file or at the first damaged record (then
+  // error() says what and where). `record_offset`, when given, receives the frame's offset.
+  bool Next(AcctRecord& out, uint64_t* record_offset = nullptr);
+  const std::optional<Error>& error() const { return error_; }
+  // True when the log stops inside a record that was never finished (writer killed), as opposed
+  // to a complete record that is damaged.
+  bool truncated_tail() const { return error_ && error_->code == ErrorCode::kTruncated; }
+  // Bytes of intact data: the header and every record delivered so far.
+  uint64_t valid_bytes() const { return offset_; }
+  uint64_t size() const { return bytes_.size(); }
+
+ private:
+  AcctLogReader() = default;
+  std::vector<std::byte> bytes_;
+  AcctLogHeader header_;
+  uint64_t offset_ = 0;
+  std::optional<Error> error_;
+};
+
+// Reads every intact record of a log. `stop` receives why reading stopped early, if it did.
+struct AcctLogContents {
+  AcctLogHeader header;
+  std::vector<AcctRecord> records;
+  std::optional<Error> stop;  // kTruncated (unfinished tail) or kCorrupt, with the byte offset
+  uint64_t valid_bytes = 0;
+};
+Result<AcctLogContents> ReadAcctLog(std::span<const std::byte> bytes);
+Result<AcctLogContents> ReadAcctLogFile(const std::string& path);
+
+}  // namespace tracefmt
