@@ -1,0 +1,162 @@
+#include "dom0tools/account.h"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <sstream>
+#include <utility>
+
+#include "account_report.h"
+#include "tracefmt/clock.h"
+#include "tracefmt/merge.h"
+#include "tracefmt/trace_file.h"
+
+namespace dom0tools {
+namespace {
+
+constexpr std::string_view kDescription =
+    "xenbake-account — per-domain, per-vCPU and per-CPU CPU accounting of a xentrace capture";
+
+constexpr std::string_view kFooter = R"(DESCRIPTION
+  Reads a trace file written by xentrace (or by xenbaked's raw capture), merges the per-CPU
+  streams by TSC and runs xenbaked's accounting engine over it at full speed: the same engine,
+  with the same results, as the daemon runs live.
+
+  For every vCPU a runstate machine driven by SCHED_RUNSTATE_CHANGE records accumulates the
+  time running, runnable (waiting for a physical CPU), blocked and offline. The first change
+  seen for a vCPU only opens an interval: what it did before is unknown and is not counted.
+  A change whose old state contradicts the known one is an anomaly: the time since the last
+  agreed change is dropped and the record's new state is trusted.
+
+  Per domain: the sums over its vCPUs, dispatches (changes into running), completed run slices
+  (count, min/mean/max), wakes and blocks (SCHED_WAKE/BLOCK), the slices the scheduler allocated
+  (SCHED_SWITCH_INFNEXT next_time; "no limit" is not counted), hypercalls and I/O-related
+  records (grant, event-channel and HVM port/MMIO records) made while it ran on a CPU, and the
+  lost records whose LOST_RECORDS report names it. Domain ids may be reused within a capture:
+  each incarnation is listed on its own, and a destroyed one shows its final totals.
+
+  Per physical CPU: elapsed time (first timed record to the end of the capture), the time
+  accounted to some vCPU (the idle domain 32767 included), the capture ratio
+  accounted / (elapsed - lost gap), the time at the start before any dispatch was seen
+  (unknown_start), the LOST_RECORDS counts reported on that CPU and the time they cover
+  (first lost TSC to the report, within the CPU's own span).
+
+  Open intervals are counted up to the newest record of the capture.
+
+OUTPUT
+  Without --json: a table of domains (and their vCPUs) and a table of CPUs, times in seconds.
+  --json: one JSON object with file, cpu_khz, records, elapsed_ns, lost_records, anomalies,
+  anomaly_kinds {runstate_mismatch, switch_mismatch, bad_id, time_backwards}, cpus [{cpu,
+  records, elapsed_ns, accounted_ns, capture_ratio, unknown_start_ns, lost_records,
+  lost_gap_ns, wrap_records, hypercalls, io, unattributed}], domains [{domid, instance,
+  destroyed, first_seen_ns, last_seen_ns, running_ns, runnable_ns, blocked_ns, offline_ns,
+  dispatches, slices, slice_min_ns, slice_mean_ns, slice_max_ns, allocated_ns, allocations,
+  wakes, blocks, hypercalls, io, lost_records, vcpus [{vcpu, running_ns, runnable_ns,
+  blocked_ns, offline_ns, dispatches, wakes, blocks, state, last_cpu}]}], and "error"
+  {message, offset} when the file is damaged.
+
+CPU FREQUENCY
+  A xentrace file does not record it. --cpu-khz (xc_physinfo's cpu_khz; `xl info` shows it as
+  cpu_mhz) wins; otherwise the sidecar FILE.meta written by xenbaked tools is read. Without
+  either, xenbake-account refuses to guess.
+
+DAMAGED INPUT
+  A truncated or corrupt file is accounted up to the damage: the totals up to there are printed,
+  a message with the byte offset goes to stderr, and the exit status is 1.
+
+EXIT STATUS
+  0  the whole file was accounted
+  1  the file is truncated or corrupt (totals up to the damage printed; stderr says where)
+  2  bad arguments, FILE cannot be opened, or no CPU frequency
+
+EXAMPLES
+  xenbake-account --cpu-khz 2596120 trace.bin
+  xenbake-account --cpu-khz 2596120 --json trace.bin | jq '.domains[] | {domid, running_ns}'
+  xenbake-account --json --no-vcpus capture.bin      # frequency from capture.bin.meta)";
+
+bool SameIncarnation(const xenbaked::DomainTotals& a, const xenbaked::DomainTotals& b) {
+  return a.domid == b.domid && a.instance == b.instance;
+}
+
+}  // namespace
+
+tracefmt::Result<AccountResult> AccountFile(const std::string& path, uint64_t cpu_khz) {
+  tracefmt::Result<tracefmt::TraceFileReader> file = tracefmt::TraceFileReader::Open(path);
+  if (!file) return file.error();
+  AccountResult result;
+  result.file_bytes = file->size();
+  xenbaked::AccountingEngine engine({.cpu_khz = cpu_khz});
+  std::vector<xenbaked::DomainTotals> finals;
+  engine.OnFinal([&](const xenbaked::DomainTotals& t) { finals.push_back(t); });
+  tracefmt::MergedTraceReader merged(*file);
+  tracefmt::MergedRecord m;
+  while (merged.Next(m)) engine.Add(m);
+  result.damage = merged.error();
+  result.totals = engine.Snapshot(engine.now_tsc());
+  for (xenbaked::DomainTotals& f : finals) {
+    const bool listed =
+        std::any_of(result.totals.domains.begin(), result.totals.domains.end(),
+                    [&](const xenbaked::DomainTotals& d) { return SameIncarnation(d, f); });
+    if (!listed) result.replaced.push_back(std::move(f));
+  }
+  return result;
+}
+
+std::vector<xenbaked::DomainTotals> AllDomains(const AccountResult& result) {
+  std::vector<xenbaked::DomainTotals> all = result.totals.domains;
+  all.insert(all.end(), result.replaced.begin(), result.replaced.end());
+  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return a.domid != b.domid ? a.domid < b.domid : a.instance < b.instance;
+  });
+  return all;
+}
+
+int RunAccount(const AccountOptions& o, std::FILE* out, std::FILE* err) {
+  const tracefmt::Result<uint64_t> khz = tracefmt::ResolveCpuKhz(o.cpu_khz, o.path);
+  if (!khz) {
+    fmt::print(err, "xenbake-account: {}\n", khz.error().Describe());
+    return kAccountExitUsage;
+  }
+  tracefmt::Result<AccountResult> result = AccountFile(o.path, *khz);
+  if (!result) {
+    fmt::print(err, "xenbake-account: {}\n", result.error().Describe());
+    return kAccountExitUsage;
+  }
+  const std::string text =
+      o.json ? internal::AccountJson(*result, o).dump(2) + "\n" : internal::AccountText(*result, o);
+  std::fwrite(text.data(), 1, text.size(), out);
+  std::fflush(out);
+  if (result->damage) {
+    fmt::print(err, "xenbake-account: {}: {} (totals above are up to there)\n", o.path,
+               result->damage->Describe());
+    return kAccountExitDamaged;
+  }
+  return kAccountExitOk;
+}
+
+int AccountMain(int argc, const char* const* argv, std::FILE* out, std::FILE* err) {
+  CLI::App app{std::string(kDescription), "xenbake-account"};
+  app.footer(std::string(kFooter));
+  AccountOptions o;
+  app.add_option("FILE", o.path, "Trace file to read (xentrace format)")->required();
+  app.add_option("--cpu-khz", o.cpu_khz,
+                 "TSC frequency in kHz (xc_physinfo cpu_khz; default: the FILE.meta sidecar)");
+  app.add_flag("--json", o.json, "Print one JSON object instead of tables");
+  bool no_vcpus = false;
+  app.add_flag("--no-vcpus", no_vcpus, "Per-domain totals only, without the per-vCPU ones");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out_text;
+    std::ostringstream err_text;
+    const int status = app.exit(e, out_text, err_text);
+    std::fputs(out_text.str().c_str(), out);
+    std::fputs(err_text.str().c_str(), err);
+    return status == 0 ? kAccountExitOk : kAccountExitUsage;
+  }
+  o.vcpus = !no_vcpus;
+  return RunAccount(o, out, err);
+}
+
+}  // namespace dom0tools
