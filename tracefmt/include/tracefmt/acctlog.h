@@ -100,7 +100,7 @@ struct AcctDomainRecord {
   uint64_t offline_ns = 0;
   uint64_t dispatches = 0;
   uint64_t run_slices = 0;
-  uint64_t slice_min_ns = 0;  // over the domain's life so far (a minimum has no interval delta)
+  uint64_t slice_min_ns = 0;  // final records only: a minimum cannot be differenced (0 otherwise)
   uint64_t slice_max_ns = 0;  // likewise
   uint64_t slice_sum_ns = 0;
   uint64_t allocated_ns = 0;
