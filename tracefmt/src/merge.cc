@@ -1,8 +1,8 @@
 #include "tracefmt/merge.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace tracefmt {
 
@@ -33,13 +33,17 @@ void MergedTraceReader::AddCursor(uint32_t cpu, uint64_t chunk_offset) {
 void MergedTraceReader::Discover() {
   discovered_ = true;
   const auto file = file_.bytes();
+  if (file.empty()) NoteError(EmptyFileError());
   uint64_t offset = 0;
   for (size_t n = 0; n < kDiscoveryChunks && offset < file.size(); ++n) {
     Result<Chunk> chunk = ParseChunk(file, offset);
     // Damage is reported when a cursor reaches it; a window cut short still has a CPU.
     const bool cut_short = !chunk && chunk.error().code == ErrorCode::kTruncated &&
                            file.size() - offset >= kChunkHeaderBytes;
-    if (!chunk && !cut_short) break;
+    if (!chunk && !cut_short) {
+      NoteError(chunk.error());  // no cursor may ever scan this far (noise from byte 0)
+      break;
+    }
     const uint32_t cpu = chunk ? chunk->cpu : Load32(file.data() + offset + 4);
     AddCursor(cpu, offset);
     if (!chunk) break;
@@ -58,8 +62,8 @@ bool MergedTraceReader::NextChunkFor(Cursor& c) {
     } else {
       NoteError(parsed.error());
       // A window cut short by the end of the file still holds records worth delivering.
-      const bool cut_short = parsed.error().code == ErrorCode::kTruncated &&
-                             file.size() - c.scan >= kChunkHeaderBytes;
+      const bool cut_short =
+          parsed.error().code == ErrorCode::kTruncated && file.size() - c.scan >= kChunkHeaderBytes;
       if (!cut_short) {
         c.scan = file.size();
         return false;
@@ -90,11 +94,11 @@ void MergedTraceReader::Load(Cursor& c) {
     if (c.pos < c.chunk.size()) {
       const size_t used = DecodeRecord(c.chunk.subspan(c.pos), c.head.rec);
       if (used == 0) {
-        NoteError(MakeError(ErrorCode::kTruncated,
-                            fmt::format("record on CPU {} cut short: its chunk ends {} bytes "
-                                        "into it",
-                                        c.cpu, c.chunk.size() - c.pos),
-                            c.chunk_data_offset + c.pos));
+        Chunk chunk;
+        chunk.cpu = c.cpu;
+        chunk.file_offset = c.chunk_data_offset - kChunkHeaderBytes;
+        chunk.bytes = c.chunk;
+        NoteError(RecordCutShortError(chunk, c.pos));
         c.pos = c.chunk.size();
         continue;
       }

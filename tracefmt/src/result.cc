@@ -1,21 +1,28 @@
 #include "tracefmt/result.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace tracefmt {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kTruncated: return "truncated";
-    case ErrorCode::kCorrupt: return "corrupt";
-    case ErrorCode::kBadRingPointer: return "bad ring pointer";
-    case ErrorCode::kIo: return "I/O error";
-    case ErrorCode::kInvalidArgument: return "invalid argument";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kNotFound: return "not found";
+    case ErrorCode::kTruncated:
+      return "truncated";
+    case ErrorCode::kCorrupt:
+      return "corrupt";
+    case ErrorCode::kBadRingPointer:
+      return "bad ring pointer";
+    case ErrorCode::kIo:
+      return "I/O error";
+    case ErrorCode::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kNotFound:
+      return "not found";
   }
   return "error";
 }

@@ -1,6 +1,7 @@
 #include "tracefmt/trace_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -8,8 +9,6 @@
 
 #include <cerrno>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "tracefmt/events.h"
 #include "tracefmt/record.h"
@@ -31,8 +30,8 @@ std::optional<Error> ParseChunkInto(std::span<const std::byte> file, uint64_t of
   const uint64_t remaining = file.size() - offset;
   if (remaining < kChunkHeaderBytes) {
     return MakeError(ErrorCode::kTruncated,
-                     fmt::format("file ends inside a CPU_CHANGE header ({} of {} bytes)",
-                                 remaining, kChunkHeaderBytes),
+                     fmt::format("file ends inside a CPU_CHANGE header ({} of {} bytes)", remaining,
+                                 kChunkHeaderBytes),
                      offset);
   }
   const std::byte* p = file.data() + offset;
@@ -71,6 +70,13 @@ Result<Chunk> ParseChunk(std::span<const std::byte> file, uint64_t offset) {
   return chunk;
 }
 
+Error RecordCutShortError(const Chunk& chunk, size_t pos) {
+  return MakeError(ErrorCode::kTruncated,
+                   fmt::format("record on CPU {} cut short: its chunk ends {} bytes into it",
+                               chunk.cpu, chunk.bytes.size() - pos),
+                   chunk.data_offset() + pos);
+}
+
 Result<TraceFileReader> TraceFileReader::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return MakeSystemError(fmt::format("cannot open {}", path));
@@ -106,7 +112,9 @@ TraceFileReader TraceFileReader::FromBytes(std::span<const std::byte> bytes) {
   return reader;
 }
 
-TraceFileReader::TraceFileReader(TraceFileReader&& other) noexcept { *this = std::move(other); }
+TraceFileReader::TraceFileReader(TraceFileReader&& other) noexcept {
+  *this = std::move(other);
+}
 
 TraceFileReader& TraceFileReader::operator=(TraceFileReader&& other) noexcept {
   if (this != &other) {
@@ -124,8 +132,15 @@ TraceFileReader::~TraceFileReader() {
   if (map_ != nullptr) ::munmap(map_, bytes_.size());
 }
 
+Error EmptyFileError() {
+  return MakeError(ErrorCode::kTruncated, "the file is empty: not one CPU_CHANGE header", 0);
+}
+
 bool TraceFileReader::Next(Chunk& out) {
+  if (bytes_.empty() && !error_) error_ = EmptyFileError();
   if (error_ || offset_ >= bytes_.size()) return false;
+  // Chunks before this one are done with; their pages can go (re-read if touched again).
+  Release(offset_);
   bool usable = false;
   error_ = ParseChunkInto(bytes_, offset_, out, usable);
   if (!usable) return false;
@@ -148,7 +163,8 @@ void TraceFileReader::Rewind() {
   error_.reset();
 }
 
-// --- Writer ---------------------------------------------------------------------------------------
+// --- Writer
+// ---------------------------------------------------------------------------------------
 
 Result<TraceFileWriter> TraceFileWriter::Create(const std::string& path, bool append) {
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
@@ -166,7 +182,9 @@ TraceFileWriter TraceFileWriter::FromFd(int fd) {
   return w;
 }
 
-TraceFileWriter::TraceFileWriter(TraceFileWriter&& other) noexcept { *this = std::move(other); }
+TraceFileWriter::TraceFileWriter(TraceFileWriter&& other) noexcept {
+  *this = std::move(other);
+}
 
 TraceFileWriter& TraceFileWriter::operator=(TraceFileWriter&& other) noexcept {
   if (this != &other) {
@@ -202,8 +220,8 @@ Status TraceFileWriter::WriteChunk(uint32_t cpu, std::span<const std::byte> part
     const ssize_t n = ::writev(fd_, iov + first, count - first);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return MakeSystemError(fmt::format("writing a chunk for CPU {} at byte {}", cpu,
-                                         bytes_written_));
+      return MakeSystemError(
+          fmt::format("writing a chunk for CPU {} at byte {}", cpu, bytes_written_));
     }
     bytes_written_ += static_cast<uint64_t>(n);
     left -= static_cast<uint64_t>(n);

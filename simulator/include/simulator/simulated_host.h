@@ -72,6 +72,7 @@ class SimulatedHost {
   SimulatedHost& operator=(const SimulatedHost&) = delete;
 
   PhysInfo physinfo() const { return physinfo_; }
+  const std::string& shm_path() const { return config_.shm_path; }
   const std::vector<uint32_t>& online_cpus() const { return config_.workload.cpu_ids; }
 
   // --- XEN_SYSCTL_tbuf_op ----------------------------------------------------------------------

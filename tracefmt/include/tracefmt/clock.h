@@ -20,24 +20,27 @@ class TscClock {
  public:
   explicit TscClock(uint64_t cpu_khz);
   uint64_t cpu_khz() const { return khz_; }
-  // Exact to within one nanosecond for deltas up to 2^64 ns worth of ticks.
+  // Rounded to the nearest nanosecond (one multiply and a shift; the multiplier is rounded too,
+  // so whole seconds of ticks come out as whole seconds).
   uint64_t ToNs(uint64_t ticks) const {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(ticks) * mult_) >> kShift);
+    const unsigned __int128 scaled = static_cast<unsigned __int128>(ticks) * mult_;
+    return static_cast<uint64_t>((scaled + (static_cast<unsigned __int128>(1) << (kShift - 1))) >>
+                                 kShift);
   }
   uint64_t ToTicks(uint64_t ns) const;
 
  private:
   static constexpr unsigned kShift = 32;
   uint64_t khz_;
-  unsigned __int128 mult_;  // (1e6 << kShift) / khz
+  unsigned __int128 mult_;  // (1e6 << kShift) / khz, rounded to nearest
 };
 
 // The sidecar written beside a capture: "<capture>.meta", lines "key value".
 struct CaptureMeta {
   uint64_t cpu_khz = 0;
-  uint32_t tbuf_pages = 0;    // 0 when unknown
-  uint32_t event_mask = 0;    // 0 when unknown
-  std::string producer;       // "xenbaked 0.1.0", "xenbake-sim 0.1.0", ...
+  uint32_t tbuf_pages = 0;  // 0 when unknown
+  uint32_t event_mask = 0;  // 0 when unknown
+  std::string producer;     // "xenbaked 0.1.0", "xenbake-sim 0.1.0", ...
 };
 std::string SidecarPath(const std::string& capture_path);
 Status WriteCaptureMeta(const std::string& capture_path, const CaptureMeta& meta);

@@ -49,13 +49,14 @@ inline constexpr uint32_t kHwPm = 0x00801000;
 inline constexpr uint32_t kHwIrq = 0x00802000;
 
 // --- GEN ---------------------------------------------------------------------------------------
-inline constexpr uint32_t kLostRecords = kGen + 1;    // (count, dom | vcpu << 16, first_tsc lo, hi)
-inline constexpr uint32_t kWrapBuffer = kGen + 2;     // padding to the end of the data area
-inline constexpr uint32_t kCpuChange = kGen + 3;      // xentrace file framing: (cpu, chunk bytes)
+inline constexpr uint32_t kLostRecords = kGen + 1;  // (count, dom | vcpu << 16, first_tsc lo, hi)
+inline constexpr uint32_t kWrapBuffer = kGen + 2;   // padding to the end of the data area
+inline constexpr uint32_t kCpuChange = kGen + 3;    // xentrace file framing: (cpu, chunk bytes)
 inline constexpr uint32_t kCpuChangeHeader = 0x2001f003;  // kCpuChange, 2 extra words, no TSC
 
-// --- SCHED ----------------------------------------------------------------------------------------
-inline constexpr uint32_t kRunstateChange = kSchedMin + 1;  // old state bits 8–9, new bits 4–5
+// --- SCHED
+// ----------------------------------------------------------------------------------------
+inline constexpr uint32_t kRunstateChange = kSchedMin + 1;   // old state bits 8–9, new bits 4–5
 inline constexpr uint32_t kRunstateChangeMask = 0x0ffff00f;  // event id with the states cleared
 inline constexpr uint32_t kContinueRunning = kSchedMin + 2;
 inline constexpr uint32_t kDomAdd = kSchedVerbose + 1;
@@ -100,6 +101,7 @@ inline constexpr uint32_t kCschedBoostEnd = SchedClassEvent(kSchedCredit, 8);
 inline constexpr uint32_t kCschedSchedule = SchedClassEvent(kSchedCredit, 9);
 inline constexpr uint32_t kCschedRatelimit = SchedClassEvent(kSchedCredit, 10);
 inline constexpr uint32_t kCschedStealCheck = SchedClassEvent(kSchedCredit, 11);
+inline constexpr uint32_t kCschedStolenUnit = kCschedStolenVcpu;  // Xen 4.13+ spelling
 inline constexpr uint32_t kCsched2Tick = SchedClassEvent(kSchedCredit2, 1);
 inline constexpr uint32_t kCsched2RunqPos = SchedClassEvent(kSchedCredit2, 2);
 inline constexpr uint32_t kCsched2CreditBurn = SchedClassEvent(kSchedCredit2, 3);
@@ -122,12 +124,17 @@ inline constexpr uint32_t kCsched2RunqCandidate = SchedClassEvent(kSchedCredit2,
 inline constexpr uint32_t kCsched2Schedule = SchedClassEvent(kSchedCredit2, 21);
 inline constexpr uint32_t kCsched2Ratelimit = SchedClassEvent(kSchedCredit2, 22);
 inline constexpr uint32_t kCsched2RunqCandChk = SchedClassEvent(kSchedCredit2, 23);
+// Xen 4.13+ spellings of the two above whose names changed when vCPUs became scheduling units.
+inline constexpr uint32_t kCsched2UpdateUnitLoad = kCsched2UpdateVcpuLoad;
+inline constexpr uint32_t kCsched2RunqCandCheck = kCsched2RunqCandChk;
 
-// --- DOM0OP ----------------------------------------------------------------------------------------
+// --- DOM0OP
+// ----------------------------------------------------------------------------------------
 inline constexpr uint32_t kDom0DomAdd = kDom0DomOps + 1;
 inline constexpr uint32_t kDom0DomRem = kDom0DomOps + 2;
 
-// --- MEM ------------------------------------------------------------------------------------------
+// --- MEM
+// ------------------------------------------------------------------------------------------
 inline constexpr uint32_t kMemPageGrantMap = kMem + 1;
 inline constexpr uint32_t kMemPageGrantUnmap = kMem + 2;
 inline constexpr uint32_t kMemPageGrantTransfer = kMem + 3;
@@ -217,9 +224,10 @@ inline constexpr uint32_t kHwIrqAssignVector = kHwIrq + 0x6;
 inline constexpr uint32_t kHwIrqUnmappedVector = kHwIrq + 0x7;
 inline constexpr uint32_t kHwIrqHandled = kHwIrq + 0x8;
 
-// --- Domains ---------------------------------------------------------------------------------------
-inline constexpr uint16_t kIdleDomain = 32767;     // DOMID_IDLE: one vCPU per physical CPU
-inline constexpr uint16_t kMaxDomainId = 32767;    // ids above DOMID_FIRST_RESERVED are not guests
+// --- Domains
+// ---------------------------------------------------------------------------------------
+inline constexpr uint16_t kIdleDomain = 32767;   // DOMID_IDLE: one vCPU per physical CPU
+inline constexpr uint16_t kMaxDomainId = 32767;  // ids above DOMID_FIRST_RESERVED are not guests
 inline constexpr uint32_t kNoTimeLimit = 0xffffffff;  // SWITCH_INFNEXT next_time: no slice limit
 
 }  // namespace tracefmt::ev
@@ -227,9 +235,13 @@ inline constexpr uint32_t kNoTimeLimit = 0xffffffff;  // SWITCH_INFNEXT next_tim
 namespace tracefmt {
 
 // Class of an event: its bits 16–27 (e.g. 0x0002 for SCHED); 0 for none.
-constexpr uint32_t EventClassBits(uint32_t event) { return (event >> ev::kClassShift) & 0xfff; }
+constexpr uint32_t EventClassBits(uint32_t event) {
+  return (event >> ev::kClassShift) & 0xfff;
+}
 // Subclass of an event: bits 12–15.
-constexpr uint32_t EventSubclassBits(uint32_t event) { return (event >> ev::kSubclassShift) & 0xf; }
+constexpr uint32_t EventSubclassBits(uint32_t event) {
+  return (event >> ev::kSubclassShift) & 0xf;
+}
 // Whether Xen's event mask `mask` (as given to xc_tbuf_set_evt_mask) lets `event` through: the
 // class bits and the subclass bits must both intersect (xen/common/trace.c, __trace_var).
 constexpr bool EventMaskAdmits(uint32_t mask, uint32_t event) {
@@ -240,7 +252,7 @@ constexpr bool EventMaskAdmits(uint32_t mask, uint32_t event) {
 // Short class name ("GEN", "SCHED", "DOM0OP", "HVM", "MEM", "PV", "SHADOW", "HW", "GUEST"); an
 // event whose class bits name no single class gives "unknown".
 std::string_view EventClassName(uint32_t event);
-// Xen's name for an event without the TRC_ prefix ("SCHED_SWITCH_INFPREV", "csched2:tick"), or
+// Xen's name for an event without the TRC_ prefix ("SCHED_SWITCH_INFPREV", "CSCHED2_TICK"), or
 // an empty view when the catalogue does not know it. Runstate changes are named regardless of the
 // states in their id.
 std::string_view EventName(uint32_t event);
@@ -249,7 +261,8 @@ std::string EventLabel(uint32_t event);
 // Parses a class list ("sched,pv", "all") or a hex/decimal mask into an event mask.
 std::optional<uint32_t> ParseEventMask(std::string_view text);
 
-// --- Typed views -----------------------------------------------------------------------------------
+// --- Typed views
+// -----------------------------------------------------------------------------------
 enum class Runstate : uint8_t { kRunning = 0, kRunnable = 1, kBlocked = 2, kOffline = 3 };
 std::string_view RunstateName(Runstate s);
 
@@ -288,8 +301,8 @@ struct ContinueRunning {  // (vcpu | domain << 16)
   uint16_t vcpu;
 };
 struct LostRecords {
-  uint32_t count;      // records dropped since the last LOST_RECORDS on this CPU
-  uint16_t domain;     // who was running when space freed
+  uint32_t count;   // records dropped since the last LOST_RECORDS on this CPU
+  uint16_t domain;  // who was running when space freed
   uint16_t vcpu;
   uint64_t first_tsc;  // TSC of the first drop
 };
@@ -298,9 +311,9 @@ struct CpuChange {
   uint32_t window_bytes;
 };
 struct PvHypercallV2 {
-  uint32_t op;                      // hypercall number
-  uint8_t nargs;                    // arguments recorded
-  std::array<uint64_t, 6> args{};   // recorded argument values, in order
+  uint32_t op;                     // hypercall number
+  uint8_t nargs;                   // arguments recorded
+  std::array<uint64_t, 6> args{};  // recorded argument values, in order
 };
 
 std::optional<RunstateChange> AsRunstateChange(const Record& rec);

@@ -54,12 +54,12 @@ class MergedTraceReader {
     uint64_t scan = 0;                 // file offset of the next chunk header to look at
     std::span<const std::byte> chunk;  // the current chunk's records
     uint64_t chunk_data_offset = 0;
-    size_t pos = 0;                    // next record within `chunk`
+    size_t pos = 0;  // next record within `chunk`
     uint64_t last_tsc = 0;
-    bool has_head = false;             // `head` holds this CPU's next record
+    bool has_head = false;  // `head` holds this CPU's next record
     MergedRecord head;
   };
-  void Load(Cursor& c);                // fills c.head with the CPU's next record, if any
+  void Load(Cursor& c);  // fills c.head with the CPU's next record, if any
   bool NextChunkFor(Cursor& c);
   void Discover();
   void AddCursor(uint32_t cpu, uint64_t chunk_offset);
@@ -67,11 +67,11 @@ class MergedTraceReader {
   void ReleaseConsumed();
 
   TraceFileReader& file_;
-  std::vector<Cursor> cursors_;        // sorted by CPU id, so ties go to the lower CPU
+  std::vector<Cursor> cursors_;  // sorted by CPU id, so ties go to the lower CPU
   std::vector<std::pair<uint32_t, uint64_t>> newcomers_;  // CPUs first met while scanning
   std::optional<Error> error_;
   bool discovered_ = false;
-  size_t run_ = SIZE_MAX;              // cursor being emitted while it stays below run_limit_
+  size_t run_ = SIZE_MAX;  // cursor being emitted while it stays below run_limit_
   uint64_t run_limit_ = 0;
   uint64_t chunks_since_release_ = 0;
 };
@@ -90,9 +90,7 @@ class LiveMerger {
   }
   size_t pending() const { return pending_; }
   // TSC of the newest record pushed for `cpu`, 0 when none.
-  uint64_t last_tsc(uint32_t cpu) const {
-    return cpu < queues_.size() ? queues_[cpu].last_tsc : 0;
-  }
+  uint64_t last_tsc(uint32_t cpu) const { return cpu < queues_.size() ? queues_[cpu].last_tsc : 0; }
 
  private:
   struct Queue {

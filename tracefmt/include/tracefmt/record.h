@@ -29,16 +29,22 @@ namespace tracefmt {
 static_assert(std::endian::native == std::endian::little,
               "trace records are little-endian; a big-endian port needs byte swaps in Load32");
 
-inline constexpr uint32_t kMaxExtraWords = 7;        // TRACE_EXTRA_MAX
+inline constexpr uint32_t kMaxExtraWords = 7;  // TRACE_EXTRA_MAX
 inline constexpr uint32_t kHeaderEventMask = 0x0fffffff;
 inline constexpr uint32_t kHeaderExtraShift = 28;
 inline constexpr uint32_t kHeaderTscFlag = 0x80000000u;
 inline constexpr uint32_t kMinRecordBytes = 4;
 inline constexpr uint32_t kMaxRecordBytes = 4 + 8 + 4 * kMaxExtraWords;  // 40
 
-constexpr uint32_t HeaderEvent(uint32_t header) { return header & kHeaderEventMask; }
-constexpr uint32_t HeaderExtraWords(uint32_t header) { return (header >> kHeaderExtraShift) & 7u; }
-constexpr bool HeaderHasTsc(uint32_t header) { return (header & kHeaderTscFlag) != 0; }
+constexpr uint32_t HeaderEvent(uint32_t header) {
+  return header & kHeaderEventMask;
+}
+constexpr uint32_t HeaderExtraWords(uint32_t header) {
+  return (header >> kHeaderExtraShift) & 7u;
+}
+constexpr bool HeaderHasTsc(uint32_t header) {
+  return (header & kHeaderTscFlag) != 0;
+}
 constexpr uint32_t RecordBytesFromHeader(uint32_t header) {
   return 4u + (HeaderHasTsc(header) ? 8u : 0u) + 4u * HeaderExtraWords(header);
 }
@@ -58,14 +64,18 @@ inline uint64_t Load64(const std::byte* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void Store32(std::byte* p, uint32_t v) { std::memcpy(p, &v, sizeof v); }
-inline void Store64(std::byte* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }
+inline void Store32(std::byte* p, uint32_t v) {
+  std::memcpy(p, &v, sizeof v);
+}
+inline void Store64(std::byte* p, uint64_t v) {
+  std::memcpy(p, &v, sizeof v);
+}
 
 struct Record {
-  uint32_t event = 0;        // 28-bit event id (class, subclass, number)
-  uint8_t extra_words = 0;   // how many of `extra` are meaningful, 0–7
+  uint32_t event = 0;       // 28-bit event id (class, subclass, number)
+  uint8_t extra_words = 0;  // how many of `extra` are meaningful, 0–7
   bool has_tsc = false;
-  uint64_t tsc = 0;          // 0 when !has_tsc
+  uint64_t tsc = 0;  // 0 when !has_tsc
   std::array<uint32_t, kMaxExtraWords> extra{};
 
   uint32_t Header() const { return MakeHeader(event, extra_words, has_tsc); }

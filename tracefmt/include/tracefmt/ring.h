@@ -33,9 +33,13 @@ inline constexpr uint32_t kXenPageSize = 4096;
 inline constexpr uint32_t kTbufHeaderBytes = 8;  // struct t_buf: u32 cons, u32 prod
 
 // Bytes of record data in a per-CPU buffer of `pages` pages.
-constexpr uint32_t RingDataSize(uint32_t pages) { return pages * kXenPageSize - kTbufHeaderBytes; }
+constexpr uint32_t RingDataSize(uint32_t pages) {
+  return pages * kXenPageSize - kTbufHeaderBytes;
+}
 // Xen raises VIRQ_TBUF when a buffer goes from below this many unconsumed bytes to at least it.
-constexpr uint32_t RingHighWater(uint32_t data_size) { return data_size >> 1; }
+constexpr uint32_t RingHighWater(uint32_t data_size) {
+  return data_size >> 1;
+}
 
 // Unconsumed bytes for valid pointers (both < 2*data_size).
 constexpr uint32_t RingUnconsumed(uint32_t data_size, uint32_t cons, uint32_t prod) {
@@ -44,20 +48,20 @@ constexpr uint32_t RingUnconsumed(uint32_t data_size, uint32_t cons, uint32_t pr
 
 enum class RingAnomaly : uint8_t {
   kNone,
-  kProdMisaligned,   // prod not a multiple of 4: nothing read, cons left as it was
-  kProdOutOfRange,   // prod >= 2*data_size: nothing read, cons left as it was
-  kConsMisaligned,   // cons not a multiple of 4: window skipped, cons reset to prod
-  kConsOutOfRange,   // cons >= 2*data_size: window skipped, cons reset to prod
-  kOverfull,         // prod - cons > data_size: window skipped, cons reset to prod
-  kCorruptRecord,    // a record runs past the end of the data area or past prod: rest skipped
+  kProdMisaligned,  // prod not a multiple of 4: nothing read, cons left as it was
+  kProdOutOfRange,  // prod >= 2*data_size: nothing read, cons left as it was
+  kConsMisaligned,  // cons not a multiple of 4: window skipped, cons reset to prod
+  kConsOutOfRange,  // cons >= 2*data_size: window skipped, cons reset to prod
+  kOverfull,        // prod - cons > data_size: window skipped, cons reset to prod
+  kCorruptRecord,   // a record runs past the end of the data area or past prod: rest skipped
 };
 std::string_view RingAnomalyName(RingAnomaly anomaly);
 
 struct RingDrain {
-  uint32_t new_cons = 0;          // what to publish as cons
-  uint32_t bytes_consumed = 0;    // bytes of whole records delivered
-  uint32_t bytes_skipped = 0;     // bytes given up because of an anomaly
-  uint32_t bytes_left = 0;        // unconsumed bytes left for the next pass (max_bytes reached)
+  uint32_t new_cons = 0;        // what to publish as cons
+  uint32_t bytes_consumed = 0;  // bytes of whole records delivered
+  uint32_t bytes_skipped = 0;   // bytes given up because of an anomaly
+  uint32_t bytes_left = 0;      // unconsumed bytes left for the next pass (max_bytes reached)
   uint64_t records = 0;
   RingAnomaly anomaly = RingAnomaly::kNone;
   bool ok() const { return anomaly == RingAnomaly::kNone; }
@@ -141,8 +145,8 @@ RingDrain DrainRing(std::span<const std::byte> data, uint32_t cons_untrusted,
   auto deliver = [&](uint32_t offset, uint32_t len) {
     if (done >= budget) return false;
     const std::span<const std::byte> bytes = data.subspan(offset, len);
-    const uint32_t whole = internal::DeliverRun(bytes, budget - done, corrupt, out.records,
-                                                on_record);
+    const uint32_t whole =
+        internal::DeliverRun(bytes, budget - done, corrupt, out.records, on_record);
     if (whole > 0) on_run(bytes.first(whole));
     done += whole;
     return whole == len;

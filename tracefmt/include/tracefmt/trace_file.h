@@ -42,13 +42,20 @@ inline constexpr uint32_t kChunkHeaderBytes = 12;
 
 struct Chunk {
   uint32_t cpu = 0;
-  uint64_t file_offset = 0;              // offset of the chunk's CPU_CHANGE header
-  std::span<const std::byte> bytes;      // the window's raw records
+  uint64_t file_offset = 0;          // offset of the chunk's CPU_CHANGE header
+  std::span<const std::byte> bytes;  // the window's raw records
   uint64_t data_offset() const { return file_offset + kChunkHeaderBytes; }
 };
 
 // Parses a chunk header at `offset` of `file`. Pure, for the reader and for tests.
 Result<Chunk> ParseChunk(std::span<const std::byte> file, uint64_t offset);
+
+// The error for a file of zero bytes: a capture that holds nothing is reported, not taken for
+// a complete trace.
+Error EmptyFileError();
+
+// The error for a record that starts `pos` bytes into `chunk` but runs past its end.
+Error RecordCutShortError(const Chunk& chunk, size_t pos);
 
 class TraceFileReader {
  public:
@@ -63,7 +70,9 @@ class TraceFileReader {
 
   // The next chunk, or false at the end of the file or at the first corrupt or truncated chunk
   // (then error() says what and where). A chunk whose window runs past the end of the file is
-  // delivered cut short, with error() set, so no record before the damage is lost.
+  // delivered cut short, with error() set, so no record before the damage is lost. An empty file
+  // is an error (EmptyFileError). Pages of chunks before the current one are released as it goes;
+  // spans handed out earlier stay valid (the kernel reads them in again if touched).
   bool Next(Chunk& out);
   const std::optional<Error>& error() const { return error_; }
 

@@ -1,0 +1,201 @@
+#include "tracefmt/trace_file.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "test_util.h"
+#include "tracefmt/events.h"
+#include "tracefmt/record.h"
+#include "tracefmt/testing/trace_builder.h"
+
+namespace tracefmt {
+namespace {
+
+using testing::Rec;
+using testing::TraceBuilder;
+
+std::vector<Chunk> AllChunks(TraceFileReader& reader) {
+  std::vector<Chunk> chunks;
+  Chunk c;
+  while (reader.Next(c)) chunks.push_back(c);
+  return chunks;
+}
+
+TEST(ParseChunkTest, ReadsHeader) {
+  TraceBuilder t;
+  t.Chunk(3, {Rec(ev::kWake, 1, {0, 1})});
+  Result<Chunk> c = ParseChunk(t.bytes(), 0);
+  ASSERT_TRUE(c.ok()) << c.error().Describe();
+  EXPECT_EQ(c->cpu, 3u);
+  EXPECT_EQ(c->file_offset, 0u);
+  EXPECT_EQ(c->data_offset(), kChunkHeaderBytes);
+  EXPECT_EQ(c->bytes.size(), 20u);
+}
+
+TEST(ParseChunkTest, RejectsWhatIsNotAChunkHeader) {
+  std::vector<std::byte> junk(12, std::byte{0x41});
+  Result<Chunk> c = ParseChunk(junk, 0);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, ErrorCode::kCorrupt);
+  EXPECT_EQ(c.error().offset, 0u);
+  EXPECT_NE(c.error().Describe().find("CPU_CHANGE"), std::string::npos);
+}
+
+TEST(ParseChunkTest, ShortHeaderIsTruncated) {
+  TraceBuilder t;
+  t.Chunk(0, {}).Truncate(4);
+  Result<Chunk> c = ParseChunk(t.bytes(), 0);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, ErrorCode::kTruncated);
+}
+
+TEST(ParseChunkTest, ImplausibleCpuIsCorrupt) {
+  TraceBuilder t;
+  t.Chunk(0x12345678, {});
+  Result<Chunk> c = ParseChunk(t.bytes(), 0);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, ErrorCode::kCorrupt);
+}
+
+TEST(TraceFileReaderTest, DeliversChunksInOrder) {
+  TraceBuilder t;
+  t.Chunk(0, {Rec(ev::kWake, 1, {0, 1})}).Chunk(1, {}).Chunk(0, {Rec(ev::kBlock, 2, {0, 1})});
+  TraceFileReader r = TraceFileReader::FromBytes(t.bytes());
+  std::vector<Chunk> chunks = AllChunks(r);
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[1].cpu, 1u);
+  EXPECT_TRUE(chunks[1].bytes.empty());
+  EXPECT_EQ(chunks[2].file_offset, 12u + 20u + 12u);
+  EXPECT_FALSE(r.error());
+  r.Rewind();
+  EXPECT_EQ(AllChunks(r).size(), 3u);
+}
+
+TEST(TraceFileReaderTest, WindowLargerThanTheFileDeliversWhatIsThereThenReports) {
+  TraceBuilder t;
+  const auto data = testing::EncodeAll({Rec(ev::kWake, 1, {0, 1})});
+  t.Chunk(0, {Rec(ev::kWake, 0, {0, 1})}).RawChunk(1, data, 1000);
+  TraceFileReader r = TraceFileReader::FromBytes(t.bytes());
+  std::vector<Chunk> chunks = AllChunks(r);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[1].bytes.size(), 20u) << "the part that exists is delivered";
+  ASSERT_TRUE(r.error());
+  EXPECT_EQ(r.error()->code, ErrorCode::kTruncated);
+  EXPECT_EQ(r.error()->offset, 32u) << "offset of the damaged chunk's header";
+  EXPECT_NE(r.error()->Describe().find("at byte 32"), std::string::npos);
+}
+
+TEST(TraceFileReaderTest, GarbageAfterGoodChunksStopsWithOffset) {
+  TraceBuilder t;
+  std::vector<std::byte> garbage(16, std::byte{0xee});
+  t.Chunk(0, {Rec(ev::kWake, 0, {0, 1})}).Raw(garbage);
+  TraceFileReader r = TraceFileReader::FromBytes(t.bytes());
+  EXPECT_EQ(AllChunks(r).size(), 1u);
+  ASSERT_TRUE(r.error());
+  EXPECT_EQ(r.error()->code, ErrorCode::kCorrupt);
+  EXPECT_EQ(r.error()->offset, 32u);
+}
+
+TEST(TraceFileReaderTest, EmptyFileIsReported) {
+  TraceFileReader r = TraceFileReader::FromBytes({});
+  Chunk c;
+  EXPECT_FALSE(r.Next(c));
+  ASSERT_TRUE(r.error());
+  EXPECT_EQ(r.error()->offset, 0u);
+  EXPECT_NE(r.error()->message.find("empty"), std::string::npos);
+}
+
+TEST(TraceFileReaderTest, OpenReportsMissingFileAndDirectory) {
+  auto missing = TraceFileReader::Open("/nonexistent/trace.bin");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kIo);
+  EXPECT_EQ(missing.error().sys_errno, ENOENT);
+  auto dir = TraceFileReader::Open("/");
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.error().code, ErrorCode::kInvalidArgument);
+}
+
+// Reading a real capture and writing every chunk back gives the identical bytes: once with each
+// window in one write, once split in two at a record boundary (the way a wrapped ring is written).
+TEST(TraceFileRoundTripTest, RealCapturesAreRewrittenByteForByte) {
+  for (const std::string& name : testing::RealCaptures()) {
+    const std::string path = testing::SharedCapture(name);
+    SKIP_IF_MISSING(path);
+    auto reader = TraceFileReader::Open(path);
+    ASSERT_TRUE(reader.ok()) << reader.error().Describe();
+    for (bool split : {false, true}) {
+      const std::string out_path = testing::TempPath(split ? "split.bin" : "whole.bin");
+      auto writer = TraceFileWriter::Create(out_path);
+      ASSERT_TRUE(writer.ok()) << writer.error().Describe();
+      reader->Rewind();
+      Chunk c;
+      size_t chunks = 0;
+      while (reader->Next(c)) {
+        ++chunks;
+        size_t cut = 0;
+        if (split) {  // the first record boundary at or past the middle
+          RecordCursor cur(c.bytes);
+          Record rec;
+          while (cur.offset() < c.bytes.size() / 2 && cur.Next(rec)) {
+          }
+          cut = cur.offset();
+        }
+        Status s = split ? writer->WriteChunk(c.cpu, c.bytes.first(cut), c.bytes.subspan(cut))
+                         : writer->WriteChunk(c.cpu, c.bytes);
+        ASSERT_TRUE(s.ok()) << s.error().Describe();
+      }
+      ASSERT_FALSE(reader->error()) << reader->error()->Describe();
+      EXPECT_GT(chunks, 90u);
+      EXPECT_EQ(writer->bytes_written(), reader->size());
+      ASSERT_TRUE(writer->Close().ok());
+      const std::vector<std::byte> original = testing::ReadFileBytes(path);
+      const std::vector<std::byte> rewritten = testing::ReadFileBytes(out_path);
+      ASSERT_EQ(rewritten.size(), original.size()) << name;
+      EXPECT_TRUE(rewritten == original) << name << (split ? " (split writes)" : "");
+      std::remove(out_path.c_str());
+    }
+  }
+}
+
+TEST(TraceFileWriterTest, FullDiskIsReportedWithErrno) {
+  const int fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) GTEST_SKIP() << "/dev/full is not available";
+  TraceFileWriter w = TraceFileWriter::FromFd(fd);
+  const auto data = testing::EncodeAll({Rec(ev::kWake, 1, {0, 1})});
+  Status s = w.WriteChunk(0, data);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kIo);
+  EXPECT_EQ(s.error().sys_errno, ENOSPC);
+  EXPECT_NE(s.error().Describe().find("No space left"), std::string::npos);
+  ::close(fd);
+}
+
+TEST(TraceFileWriterTest, ClosedWriterRefuses) {
+  auto w = TraceFileWriter::Create(testing::TempPath("closed.bin"));
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(w->Close().ok());
+  EXPECT_FALSE(w->WriteChunk(0, {}).ok());
+}
+
+TEST(TraceFileWriterTest, AppendAddsChunks) {
+  const std::string path = testing::TempPath("append.bin");
+  const auto data = testing::EncodeAll({Rec(ev::kWake, 1, {0, 1})});
+  for (bool append : {false, true}) {
+    auto w = TraceFileWriter::Create(path, append);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->WriteChunk(append ? 1 : 0, data).ok());
+  }
+  auto r = TraceFileReader::Open(path);
+  ASSERT_TRUE(r.ok());
+  std::vector<Chunk> chunks = AllChunks(*r);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[1].cpu, 1u);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace tracefmt
