@@ -103,6 +103,7 @@ tracefmt::Status DrainLoop::Impl::Start(const TraceSetup& setup, const PhysInfo&
     return tracefmt::MakeError(tracefmt::ErrorCode::kNotFound, "no CPU has a trace buffer");
 
   health.backend = std::string(hypervisor.name());
+  health.version = XENBAKED_VERSION;
   health.start_unix_ns = scheduler.UnixNowNs();
   health.cpu_khz = physinfo.cpu_khz;
   health.pages_per_cpu = buffers.pages_per_cpu;

@@ -1,0 +1,36 @@
+// xenbaked/simulated_hypervisor.h — the Hypervisor interface over an in-process simulated host.
+//
+// `xenbaked --simulate` (and the default when no hypervisor is present) runs the daemon against a
+// simulator::SimulatedHost in the same process: the same t_info parsing and frame mapping as on
+// Xen (through the host's MapPages), its eventfd as VIRQ_TBUF, its domain list. Time is the
+// host's: real time from a thread of its own (StartRealtime) in the daemon, Advance() in tests.
+//
+//   auto host = simulator::SimulatedHost::Create(config);
+//   SimulatedHypervisor hv(**host);
+#pragma once
+
+#include "simulator/simulated_host.h"
+#include "xenbaked/hypervisor.h"
+
+namespace xenbaked {
+
+class SimulatedHypervisor final : public Hypervisor {
+ public:
+  // `host` must outlive this object.
+  explicit SimulatedHypervisor(simulator::SimulatedHost& host) : host_(host) {}
+
+  std::string_view name() const override { return "simulated"; }
+  tracefmt::Result<PhysInfo> GetPhysInfo() override;
+  tracefmt::Result<TraceBuffers> EnableTracing(const TraceSetup& setup) override;
+  int EventFd() const override { return host_.notify_fd(); }
+  tracefmt::Status AckEvent() override;
+  tracefmt::Status DisableTracing() override;
+  tracefmt::Result<std::vector<DomainInfo>> ListDomains() override;
+
+  simulator::SimulatedHost& host() { return host_; }
+
+ private:
+  simulator::SimulatedHost& host_;
+};
+
+}  // namespace xenbaked

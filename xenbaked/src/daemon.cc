@@ -1,0 +1,278 @@
+#include "xenbaked/daemon.h"
+
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <cstdlib>
+
+#include "tracefmt/events.h"
+#include "xenbaked/accounting.h"
+#include "xenbaked/signals.h"
+
+namespace xenbaked {
+
+struct Daemon::Impl final : MergedRecordSink {
+  Impl(boost::asio::io_context& io_context, Scheduler& sched, Hypervisor& hv, DaemonOptions opts,
+       Logger& logger, std::FILE* out)
+      : io(io_context),
+        scheduler(sched),
+        hypervisor(hv),
+        options(std::move(opts)),
+        log(logger),
+        live_out(out) {}
+
+  void Add(const tracefmt::MergedRecord& m) override { accounting->Add(m); }
+  tracefmt::Status Start();
+  void Tick();
+  void Publish(bool final);
+  void RefreshNames();
+  void Stop();
+
+  boost::asio::io_context& io;
+  Scheduler& scheduler;
+  Hypervisor& hypervisor;
+  DaemonOptions options;
+  Logger& log;
+  std::FILE* live_out;
+
+  PhysInfo physinfo;
+  std::unique_ptr<AccountingEngine> engine;
+  std::unique_ptr<WindowHistory> history;
+  std::unique_ptr<WindowedAccounting> accounting;
+  std::unique_ptr<DrainLoop> loop;
+  std::unique_ptr<SignalHandlers> signals;
+  std::vector<std::unique_ptr<Publisher>> publishers;
+  std::vector<std::function<void()>> before_final;
+  std::unordered_map<uint32_t, std::string> names;
+  AccountingSnapshot totals;
+  uint64_t tick_id = 0;
+  uint64_t duration_id = 0;
+  bool started = false;
+  bool stopped = false;
+  bool watchdog = false;
+};
+
+tracefmt::Status Daemon::Impl::Start() {
+  tracefmt::Result<PhysInfo> info = hypervisor.GetPhysInfo();
+  if (!info) return info.error();
+  physinfo = *info;
+  if (physinfo.cpu_khz == 0)
+    return tracefmt::MakeError(tracefmt::ErrorCode::kUnsupported, "physinfo reports cpu_khz 0");
+
+  engine = std::make_unique<AccountingEngine>(AccountingConfig{.cpu_khz = physinfo.cpu_khz});
+  WindowConfig wc;
+  wc.lengths_ns.clear();
+  for (uint64_t s : options.windows_s) wc.lengths_ns.push_back(s * 1'000'000'000);
+  wc.history = options.history;
+  history = std::make_unique<WindowHistory>(wc);
+  accounting =
+      std::make_unique<WindowedAccounting>(*engine, *history, [this](const DomainTotals& d) {
+        const uint64_t now = scheduler.UnixNowNs();
+        for (auto& p : publishers) p->OnFinal(d, now);
+      });
+
+  DrainLoopOptions lo;
+  lo.budget_bytes_per_cpu = options.budget_kib * 1024;
+  lo.backstop_ns = options.backstop_ms * 1'000'000;
+  lo.initial_contents = options.initial_contents;
+  lo.disable_tracing_on_exit = options.disable_tracing_on_exit;
+  lo.capture_path = options.capture_path;
+  lo.producer_name = std::string("xenbaked ") + XENBAKED_VERSION;
+  loop = std::make_unique<DrainLoop>(io, scheduler, hypervisor, *this, log, lo);
+
+  TraceSetup setup;
+  setup.pages_per_cpu = options.pages_per_cpu;
+  setup.event_mask = tracefmt::ParseEventMask(options.event_mask).value_or(0);
+  setup.cpu_mask = ParseCpuList(options.cpu_mask).value_or(std::vector<uint32_t>{});
+  if (tracefmt::Status st = loop->Start(setup, physinfo); !st) return st;
+  started = true;
+
+  signals = std::make_unique<SignalHandlers>(
+      io,
+      [this](int sig) {
+        log.Notice("signal {}: final drain and exit", sig);
+        Stop();
+      },
+      [this] {
+        log.Notice("SIGHUP: reopening logs");
+        for (auto& p : publishers)
+          if (tracefmt::Status st = p->Reopen(); !st)
+            log.Error("{}: reopen: {}", p->name(), st.error().Describe());
+      });
+  tick_id = scheduler.RunAfter(options.interval_ms * 1'000'000, [this] { Tick(); });
+  if (options.duration_s > 0)
+    duration_id = scheduler.RunAfter(static_cast<uint64_t>(options.duration_s * 1e9), [this] {
+      duration_id = 0;
+      log.Info("--duration reached: final drain and exit");
+      Stop();
+    });
+
+  uint64_t usec = 0;
+  watchdog = sd_watchdog_enabled(0, &usec) > 0;
+  sd_notifyf(0, "READY=1\nSTATUS=draining %zu CPU(s), %u pages each (%s)",
+             loop->buffers().rings.size(), loop->buffers().pages_per_cpu,
+             std::string(hypervisor.name()).c_str());
+  return {};
+}
+
+void Daemon::Impl::RefreshNames() {
+  tracefmt::Result<std::vector<DomainInfo>> domains = hypervisor.ListDomains();
+  if (!domains) {
+    log.Debug("domain list: {}", domains.error().Describe());
+    return;
+  }
+  names.clear();
+  for (const DomainInfo& d : *domains) names[d.domid] = d.name;
+}
+
+void Daemon::Impl::Publish(bool final) {
+  accounting->Flush();
+  totals = history->totals();
+  RefreshNames();
+  const DaemonHealth& health = loop->SampleHealth();
+  const publish::PublishView view{.totals = totals,
+                                  .windows = *history,
+                                  .health = health,
+                                  .names = names,
+                                  .monotonic_ns = scheduler.NowNs(),
+                                  .realtime_ns = scheduler.UnixNowNs(),
+                                  .period_ns = options.interval_ms * 1'000'000};
+  for (auto& p : publishers) {
+    tracefmt::Status st = final ? p->Close(view) : p->Publish(view);
+    if (!st) log.Warn("{}: {}", p->name(), st.error().Describe());
+  }
+  if (live_out != nullptr) {
+    const Window* w = history->length_count() > 0 && !history->windows(0).empty()
+                          ? &history->windows(0).back()
+                          : nullptr;
+    const std::string table = RenderLiveTable(w, totals, health, names, 20);
+    std::fputs("\033[H\033[J", live_out);  // redraw in place
+    std::fputs(table.c_str(), live_out);
+    std::fflush(live_out);
+  }
+  if (watchdog) sd_notify(0, "WATCHDOG=1");
+  sd_notifyf(0, "STATUS=%llu records, %llu lost, %zu domains",
+             static_cast<unsigned long long>(health.records),
+             static_cast<unsigned long long>(health.lost_records), totals.domains.size());
+}
+
+void Daemon::Impl::Tick() {
+  tick_id = 0;
+  if (stopped) return;
+  Publish(false);
+  tick_id = scheduler.RunAfter(options.interval_ms * 1'000'000, [this] { Tick(); });
+}
+
+void Daemon::Impl::Stop() {
+  if (stopped) return;
+  stopped = true;
+  sd_notify(0, "STOPPING=1");
+  if (tick_id) scheduler.Cancel(tick_id);
+  if (duration_id) scheduler.Cancel(duration_id);
+  tick_id = duration_id = 0;
+  for (auto& hook : before_final) hook();
+  if (started) {
+    loop->Stop();
+    Publish(true);  // closes the publishers with the final figures
+  }
+  if (signals) signals->Cancel();
+}
+
+Daemon::Daemon(boost::asio::io_context& io, Scheduler& scheduler, Hypervisor& hypervisor,
+               DaemonOptions options, Logger& log, std::FILE* live_out)
+    : impl_(std::make_unique<Impl>(io, scheduler, hypervisor, std::move(options), log, live_out)) {}
+Daemon::~Daemon() {
+  if (impl_->tick_id) impl_->scheduler.Cancel(impl_->tick_id);
+  if (impl_->duration_id) impl_->scheduler.Cancel(impl_->duration_id);
+}
+
+void Daemon::AddPublisher(std::unique_ptr<Publisher> p) {
+  impl_->publishers.push_back(std::move(p));
+}
+tracefmt::Status Daemon::Start() {
+  return impl_->Start();
+}
+void Daemon::Stop() {
+  impl_->Stop();
+}
+void Daemon::OnBeforeFinalDrain(std::function<void()> hook) {
+  impl_->before_final.push_back(std::move(hook));
+}
+bool Daemon::stopped() const {
+  return impl_->stopped;
+}
+const DrainLoop& Daemon::loop() const {
+  return *impl_->loop;
+}
+const AccountingEngine& Daemon::engine() const {
+  return *impl_->engine;
+}
+const WindowHistory& Daemon::windows() const {
+  return *impl_->history;
+}
+const AccountingSnapshot& Daemon::totals() const {
+  return impl_->totals;
+}
+void Daemon::PublishNow() {
+  impl_->Publish(false);
+}
+
+namespace {
+// Domain names are set by less-privileged users: keep printable ASCII only, bounded width.
+std::string SafeName(const std::string& raw, uint32_t domid) {
+  if (domid == tracefmt::ev::kIdleDomain) return "(idle)";
+  std::string out;
+  for (char c : raw) {
+    if (out.size() >= 16) break;
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  return out;
+}
+}  // namespace
+
+std::string RenderLiveTable(const Window* window, const AccountingSnapshot& totals,
+                            const DaemonHealth& health,
+                            const std::unordered_map<uint32_t, std::string>& names,
+                            size_t max_rows) {
+  std::string out = fmt::format(
+      "xenbaked {} [{}]  records {}  lost {}  wakes irq/timer {}/{}  drain max {:.1f} us  "
+      "anomalies {}\n",
+      health.version.empty() ? XENBAKED_VERSION : health.version, health.backend, health.records,
+      health.lost_records, health.wakes_irq, health.wakes_timer,
+      static_cast<double>(health.drain_latency.max_ns) / 1e3, health.anomalies);
+  if (window == nullptr || window->end_ns <= window->start_ns) {
+    out += fmt::format("(first window not closed yet; {} domains seen)\n", totals.domains.size());
+    return out;
+  }
+  const double len_ns = static_cast<double>(window->end_ns - window->start_ns);
+  out += fmt::format("last {:.1f} s; % of one CPU, summed over vCPUs\n", len_ns / 1e9);
+  out += fmt::format("{:>6} {:<16} {:>5} {:>8} {:>8} {:>8} {:>11} {:>6}\n", "DOMID", "NAME",
+                     "VCPUS", "CPU%", "WAIT%", "BLOCK%", "DISPATCH/s", "LOST");
+  std::vector<const DomainTotals*> rows;
+  for (const DomainTotals& d : window->delta.domains) rows.push_back(&d);
+  std::sort(rows.begin(), rows.end(), [](const DomainTotals* a, const DomainTotals* b) {
+    return a->running_ns != b->running_ns ? a->running_ns > b->running_ns : a->domid < b->domid;
+  });
+  size_t shown = 0;
+  for (const DomainTotals* d : rows) {
+    if (shown++ == max_rows) {
+      out += fmt::format("... {} more\n", rows.size() - max_rows);
+      break;
+    }
+    auto it = names.find(d->domid);
+    const std::string name = SafeName(it == names.end() ? std::string() : it->second, d->domid);
+    out += fmt::format("{:>6} {:<16} {:>5} {:>8.1f} {:>8.1f} {:>8.1f} {:>11.0f} {:>6}{}\n",
+                       d->domid, name, d->vcpus.size(), 100.0 * d->running_ns / len_ns,
+                       100.0 * d->runnable_ns / len_ns, 100.0 * d->blocked_ns / len_ns,
+                       d->dispatches * 1e9 / len_ns, d->lost_records,
+                       d->destroyed ? " (destroyed)" : "");
+  }
+  return out;
+}
+
+}  // namespace xenbaked

@@ -1,0 +1,199 @@
+// xenbaked::Main: options, process set-up, the backend (Xen, or the simulator when there is no
+// hypervisor), the publishers, then the event loop until SIGTERM/SIGINT or --duration.
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <cstdlib>
+#include <numeric>
+
+#include "simulator/simulated_host.h"
+#include "xenbaked/daemon.h"
+#include "xenbaked/options_exit.h"
+#include "xenbaked/publish/accounting_log.h"
+#include "xenbaked/publish/acct_records.h"
+#include "xenbaked/publish/snapshot_writer.h"
+#include "xenbaked/simulated_hypervisor.h"
+#include "xenbaked/xen_hypervisor.h"
+
+namespace xenbaked {
+namespace {
+
+// Optional hardening of the loop's timing: every failure is logged and ignored (the daemon works
+// without, only with more jitter).
+void SetUpProcess(const DaemonOptions& o, Logger& log) {
+  if (o.lock_memory && ::mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+    log.Warn("mlockall: {}", tracefmt::MakeSystemError("mlockall").Describe());
+  if (o.nice != 0 && ::setpriority(PRIO_PROCESS, 0, o.nice) != 0)
+    log.Warn("setpriority: {}", tracefmt::MakeSystemError("setpriority").Describe());
+  if (o.rt_priority > 0) {
+    sched_param p{};
+    p.sched_priority = o.rt_priority;
+    if (::sched_setscheduler(0, SCHED_FIFO, &p) != 0)
+      log.Warn("SCHED_FIFO: {}", tracefmt::MakeSystemError("sched_setscheduler").Describe());
+  }
+}
+
+// The accounting log as a publisher: interval records for each closed window of the first
+// length, a final record per destroyed domain, shutdown records at exit.
+class AccountingLogPublisher final : public Publisher {
+ public:
+  explicit AccountingLogPublisher(publish::AccountingLog log) : log_(std::move(log)) {}
+  std::string_view name() const override { return "accounting log"; }
+  tracefmt::Status Publish(const publish::PublishView& v) override {
+    names_ = v.names;
+    if (v.windows.length_count() > 0) {
+      for (const Window& w : v.windows.windows(0)) {
+        if (logged_any_ && w.index <= last_index_) continue;
+        for (const tracefmt::AcctRecord& r :
+             publish::IntervalRecords(w, v.realtime_ns, v.names, log_.stats()))
+          log_.Append(r);
+        last_index_ = w.index;
+        logged_any_ = true;
+      }
+    }
+    return log_.Flush();
+  }
+  void OnFinal(const DomainTotals& d, uint64_t realtime_ns) override {
+    log_.Append(
+        publish::FinalRecord(d, tracefmt::AcctFinalReason::kDestroyed, realtime_ns, names_));
+  }
+  tracefmt::Status Reopen() override { return log_.Reopen(); }
+  tracefmt::Status Close(const publish::PublishView& v) override {
+    (void)Publish(v);
+    for (const tracefmt::AcctRecord& r : publish::ShutdownRecords(v.totals, v.realtime_ns, v.names))
+      log_.Append(r);
+    return log_.Close();
+  }
+
+ private:
+  publish::AccountingLog log_;
+  publish::DomainNames names_;
+  uint64_t last_index_ = 0;
+  bool logged_any_ = false;
+};
+
+// The shared-memory snapshot as a publisher.
+class SnapshotPublisher final : public Publisher {
+ public:
+  explicit SnapshotPublisher(publish::SnapshotWriter writer) : writer_(std::move(writer)) {}
+  std::string_view name() const override { return "shared-memory snapshot"; }
+  tracefmt::Status Publish(const publish::PublishView& v) override { return writer_.Publish(v); }
+  tracefmt::Status Close(const publish::PublishView& v) override {
+    tracefmt::Status st = writer_.Publish(v);
+    writer_.MarkStopped();
+    return st;
+  }
+
+ private:
+  publish::SnapshotWriter writer_;
+};
+
+uint64_t RealtimeNs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+simulator::HostConfig SimulatedHostConfig(const SimulateOptions& s) {
+  simulator::HostConfig config;
+  config.workload.seed = s.seed;
+  config.workload.cpu_ids.resize(s.cpus);
+  std::iota(config.workload.cpu_ids.begin(), config.workload.cpu_ids.end(), 0u);
+  config.workload.domains = s.domains;
+  config.workload.vcpus_per_domain = s.vcpus;
+  config.workload.churn_hz = s.churn_hz;
+  return config;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  DaemonOptions options;
+  try {
+    options = ParseOptions(argc, argv);
+  } catch (const OptionsExit& e) {
+    return e.code;
+  }
+  Logger log(options.log_level, std::getenv("JOURNAL_STREAM") != nullptr);
+  SetUpProcess(options, log);
+
+  boost::asio::io_context io;
+  AsioScheduler scheduler(io);
+  std::unique_ptr<simulator::SimulatedHost> host;
+  std::unique_ptr<Hypervisor> hypervisor;
+  const bool use_xen =
+      options.backend == "xen" || (options.backend == "auto" && XenHypervisor::Present());
+  if (use_xen) {
+    auto xen = XenHypervisor::Open(log);
+    if (!xen) {
+      log.Error("{}", xen.error().Describe());
+      return 1;
+    }
+    hypervisor = std::move(*xen);
+  } else {
+    if (options.backend == "auto")
+      log.Notice("no hypervisor here (/dev/xen/privcmd absent): running the built-in simulator");
+    auto created = simulator::SimulatedHost::Create(SimulatedHostConfig(options.simulate));
+    if (!created) {
+      log.Error("simulator: {}", created.error().Describe());
+      return 1;
+    }
+    host = std::move(*created);
+    hypervisor = std::make_unique<SimulatedHypervisor>(*host);
+  }
+
+  const bool live = !options.quiet && ::isatty(STDOUT_FILENO);
+  Daemon daemon(io, scheduler, *hypervisor, options, log, live ? stdout : nullptr);
+  if (host) daemon.OnBeforeFinalDrain([&host] { host->Stop(); });
+  if (!options.log_dir.empty()) {
+    auto khz = hypervisor->GetPhysInfo();
+    char hostname[256] = {};
+    ::gethostname(hostname, sizeof hostname - 1);
+    publish::AccountingLogConfig lc;
+    lc.path = options.log_dir + "/accounting.log";
+    lc.cpu_khz = khz ? khz->cpu_khz : 0;
+    lc.host = hostname;
+    auto acct_log = publish::AccountingLog::Open(lc, RealtimeNs);
+    if (!acct_log) {
+      log.Error("accounting log {}: {}", lc.path, acct_log.error().Describe());
+      return 1;
+    }
+    daemon.AddPublisher(std::make_unique<AccountingLogPublisher>(std::move(*acct_log)));
+  }
+  if (!options.shm_name.empty()) {
+    publish::SnapshotWriterConfig sc;
+    sc.path =
+        options.shm_name.starts_with("/dev/") ? options.shm_name : "/dev/shm/" + options.shm_name;
+    auto writer = publish::SnapshotWriter::Create(sc);
+    if (!writer) {
+      log.Error("shared-memory snapshot {}: {}", sc.path, writer.error().Describe());
+      return 1;
+    }
+    daemon.AddPublisher(std::make_unique<SnapshotPublisher>(std::move(*writer)));
+  }
+  if (tracefmt::Status st = daemon.Start(); !st) {
+    log.Error("start-up: {}", st.error().Describe());
+    return 1;
+  }
+  if (host) {
+    if (tracefmt::Status st = host->StartRealtime(options.simulate.speed); !st) {
+      log.Error("simulator: {}", st.error().Describe());
+      return 1;
+    }
+  }
+  io.run();
+
+  const DaemonHealth& h = daemon.loop().health();
+  log.Info(
+      "exit: {} records drained on {} CPU(s), {} lost, {} anomalies, wakes irq {} timer {}, "
+      "drain latency mean {:.1f} us max {:.1f} us, capture errors {}",
+      h.records, h.cpus.size(), h.lost_records, h.anomalies, h.wakes_irq, h.wakes_timer,
+      h.drain_latency.mean_ns() / 1e3, static_cast<double>(h.drain_latency.max_ns) / 1e3,
+      h.capture_errors);
+  return h.capture_errors == 0 ? 0 : 3;
+}
+
+}  // namespace xenbaked

@@ -1,0 +1,123 @@
+// Command line and config file (CLI11): every option can also be given in the file named by
+// --config (TOML, or INI with [sections]), the command line winning.
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <cstdio>
+
+#include "tracefmt/events.h"
+#include "xenbaked/daemon.h"
+#include "xenbaked/options_exit.h"
+
+namespace xenbaked {
+
+std::optional<std::vector<uint32_t>> ParseCpuList(std::string_view text) {
+  std::vector<uint32_t> out;
+  if (text == "all" || text.empty()) return out;
+  auto number = [](std::string_view s) -> std::optional<uint32_t> {
+    uint32_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || v > 65535) return std::nullopt;
+    return v;
+  };
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view item = text.substr(start, end - start);
+    const size_t dash = item.find('-');
+    auto lo = number(item.substr(0, dash));
+    auto hi = dash == std::string_view::npos ? lo : number(item.substr(dash + 1));
+    if (!lo || !hi || *hi < *lo) return std::nullopt;
+    for (uint32_t c = *lo; c <= *hi; ++c) out.push_back(c);
+    start = end + 1;
+  }
+  return out;
+}
+
+DaemonOptions ParseOptions(int argc, char** argv) {
+  DaemonOptions o;
+  CLI::App app{
+      "xenbaked: per-domain CPU accounting from Xen's trace buffers — running, waiting (runnable) "
+      "and blocked time per domain and vCPU, with no silent loss.\n"
+      "Without a hypervisor (no /dev/xen/privcmd) it runs against a built-in simulated host."};
+  app.set_version_flag("--version", std::string("xenbaked ") + XENBAKED_VERSION);
+  app.set_config("--config", "", "Read options from this TOML/INI file (command line wins)");
+  app.option_defaults()->always_capture_default();
+
+  std::string initial = "discard";
+  std::string level = "info";
+  app.add_option("--pages", o.pages_per_cpu, "Trace buffer pages per CPU (one-shot per boot)")
+      ->check(CLI::Range(1u, 65535u));
+  app.add_option("--event-mask", o.event_mask, "Event classes (sched,gen,pv,...) or a hex mask");
+  app.add_option("--cpu-mask", o.cpu_mask, "CPUs to trace: all, or a list like 0-3,6");
+  app.add_option("--initial-contents", initial,
+                 "Records found in the buffers at start: discard or account")
+      ->check(CLI::IsMember({"discard", "account"}));
+  app.add_flag("!--keep-tracing", o.disable_tracing_on_exit,
+               "Leave tracing on at exit (default: disable it, then drain everything once more)");
+  app.add_option("--backstop-ms", o.backstop_ms,
+                 "Drain every CPU at least this often (idle CPUs never interrupt)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{60000}));
+  app.add_option("--budget-kib", o.budget_kib, "Per-CPU per-pass drain budget in KiB")
+      ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--interval-ms", o.interval_ms, "Publication interval")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3600000}));
+  app.add_option("--windows", o.windows_s, "Window lengths in seconds")->delimiter(',');
+  app.add_option("--history", o.history, "Closed windows kept per length")
+      ->check(CLI::Range(1u, 100000u));
+  app.add_option("--shm-name", o.shm_name, "Shared-memory snapshot name (e.g. /xenbaked)");
+  app.add_option("--socket", o.socket_path, "Unix socket for the JSON API");
+  app.add_option("--log-dir", o.log_dir, "Directory of the accounting log");
+  app.add_option("--capture", o.capture_path, "Raw xentrace-format capture of everything drained");
+  app.add_option("--log-level", level, "error, warning, notice, info, debug")
+      ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}));
+  app.add_flag("--quiet,-q", o.quiet, "No live table on a terminal");
+  app.add_flag("--mlock", o.lock_memory, "Lock all memory (mlockall)");
+  app.add_option("--rt-priority", o.rt_priority, "Run the loop SCHED_FIFO at this priority")
+      ->check(CLI::Range(0, 99));
+  app.add_option("--nice", o.nice, "Nice value")->check(CLI::Range(-20, 19));
+  app.add_option("--duration", o.duration_s, "Run this many seconds, then exit as on SIGTERM")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--backend", o.backend, "auto, xen or simulate")
+      ->check(CLI::IsMember({"auto", "xen", "simulate"}));
+  bool simulate = false;
+  app.add_flag("--simulate", simulate, "Run against the built-in simulated host");
+  app.add_option("--sim-cpus", o.simulate.cpus, "Simulated physical CPUs")
+      ->check(CLI::Range(1u, 4096u));
+  app.add_option("--sim-domains", o.simulate.domains, "Simulated domains (Domain-0 included)")
+      ->check(CLI::Range(1u, 32000u));
+  app.add_option("--sim-vcpus", o.simulate.vcpus, "vCPUs per simulated domain")
+      ->check(CLI::Range(1u, 512u));
+  app.add_option("--sim-speed", o.simulate.speed, "Simulated seconds per wall second")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--sim-seed", o.simulate.seed, "Simulator random seed");
+  app.add_option("--sim-churn", o.simulate.churn_hz, "Domain creations per second")
+      ->check(CLI::NonNegativeNumber);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    throw OptionsExit{app.exit(e)};
+  }
+  if (simulate) o.backend = "simulate";
+  o.initial_contents = initial == "account" ? InitialContents::kAccount : InitialContents::kDiscard;
+  o.log_level = *ParseLogLevel(level);
+  if (!tracefmt::ParseEventMask(o.event_mask)) {
+    std::fprintf(stderr, "--event-mask: '%s' is neither class names nor a number\n",
+                 o.event_mask.c_str());
+    throw OptionsExit{2};
+  }
+  if (!ParseCpuList(o.cpu_mask)) {
+    std::fprintf(stderr, "--cpu-mask: '%s' is not 'all' or a list like 0-3,6\n",
+                 o.cpu_mask.c_str());
+    throw OptionsExit{2};
+  }
+  for (uint64_t w : o.windows_s)
+    if (w == 0) {
+      std::fprintf(stderr, "--windows: lengths must be positive\n");
+      throw OptionsExit{2};
+    }
+  return o;
+}
+
+}  // namespace xenbaked

@@ -1,0 +1,66 @@
+#include "xenbaked/simulated_hypervisor.h"
+
+#include <fmt/format.h>
+
+#include "xenbaked/t_info.h"
+
+namespace xenbaked {
+
+tracefmt::Result<PhysInfo> SimulatedHypervisor::GetPhysInfo() {
+  const simulator::PhysInfo p = host_.physinfo();
+  return PhysInfo{.nr_cpus = p.nr_cpus, .max_cpu_id = p.max_cpu_id, .cpu_khz = p.cpu_khz};
+}
+
+tracefmt::Result<TraceBuffers> SimulatedHypervisor::EnableTracing(const TraceSetup& setup) {
+  if (setup.event_mask != 0) host_.SetEventMask(setup.event_mask);
+  if (!setup.cpu_mask.empty()) {
+    std::vector<uint8_t> bitmap;
+    for (uint32_t cpu : setup.cpu_mask) {
+      if (bitmap.size() <= cpu / 8) bitmap.resize(cpu / 8 + 1);
+      bitmap[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
+    }
+    host_.SetCpuMask(bitmap);
+  }
+  tracefmt::Result<simulator::TbufInfo> info = host_.EnableTracing(setup.pages_per_cpu);
+  if (!info) return info.error();
+  // As on Xen: the size reported is t_info's, the per-CPU size is in t_info itself.
+  std::span<std::byte> t_info =
+      host_.MapPages(info->t_info_first_page, TInfoPages(info->t_info_bytes));
+  tracefmt::Result<TInfoLayout> layout = ParseTInfo(t_info, host_.physinfo().max_cpu_id + 1);
+  if (!layout) return layout.error();
+  TraceBuffers buffers{.pages_per_cpu = layout->pages_per_cpu, .rings = {}};
+  for (const CpuFrames& c : layout->cpus) {
+    if (!FramesContiguous(c.frames))
+      return tracefmt::MakeError(tracefmt::ErrorCode::kUnsupported,
+                                 fmt::format("cpu {}: simulated frames not contiguous", c.cpu));
+    std::span<std::byte> mem = host_.MapPages(c.frames.front(), layout->pages_per_cpu);
+    if (mem.empty())
+      return tracefmt::MakeError(tracefmt::ErrorCode::kCorrupt,
+                                 fmt::format("cpu {}: frames out of range", c.cpu));
+    buffers.rings.emplace_back(c.cpu, mem);
+  }
+  return buffers;
+}
+
+tracefmt::Status SimulatedHypervisor::AckEvent() {
+  host_.AckNotification();
+  return {};
+}
+
+tracefmt::Status SimulatedHypervisor::DisableTracing() {
+  host_.DisableTracing();
+  return {};
+}
+
+tracefmt::Result<std::vector<DomainInfo>> SimulatedHypervisor::ListDomains() {
+  std::vector<DomainInfo> out;
+  for (const simulator::DomainInfo& d : host_.Domains())
+    out.push_back({.domid = d.id,
+                   .name = d.name,
+                   .max_vcpu_id = d.vcpus ? d.vcpus - 1 : 0,
+                   .dying = false,
+                   .shutdown = false});
+  return out;
+}
+
+}  // namespace xenbaked

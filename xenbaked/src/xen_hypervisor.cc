@@ -1,0 +1,212 @@
+// Built with -std=gnu++20: Xen 4.17's public headers use GNU extensions (anonymous unions,
+// __align8__) and have no extern "C" guards of their own.
+#include "xenbaked/xen_hypervisor.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+extern "C" {
+#include <xenctrl.h>
+#include <xenevtchn.h>
+#include <xenforeignmemory.h>
+#include <xenstore.h>
+}
+
+#include "xenbaked/t_info.h"
+
+namespace xenbaked {
+
+using tracefmt::ErrorCode;
+using tracefmt::MakeError;
+using tracefmt::MakeSystemError;
+
+struct Mapping {
+  void* addr = nullptr;
+  size_t pages = 0;
+};
+
+struct XenHypervisor::Handles {
+  xc_interface* xch = nullptr;
+  xenforeignmemory_handle* fmem = nullptr;
+  xenevtchn_handle* xce = nullptr;
+  struct xs_handle* xs = nullptr;
+  bool xs_tried = false;
+  xenevtchn_port_or_error_t port = -1;
+  Mapping t_info;
+  std::vector<Mapping> buffers;
+
+  ~Handles() {
+    for (Mapping& m : buffers)
+      if (m.addr) xenforeignmemory_unmap(fmem, m.addr, m.pages);
+    if (t_info.addr) xenforeignmemory_unmap(fmem, t_info.addr, t_info.pages);
+    if (xce && port >= 0) xenevtchn_unbind(xce, static_cast<evtchn_port_t>(port));
+    if (xce) xenevtchn_close(xce);
+    if (fmem) xenforeignmemory_close(fmem);
+    if (xch) xc_interface_close(xch);
+    if (xs) xs_close(xs);
+  }
+};
+
+namespace {
+// Maps `frames` of DOMID_XEN linearly.
+tracefmt::Result<Mapping> MapFrames(xenforeignmemory_handle* fmem, std::span<const uint32_t> frames,
+                                    int prot) {
+  std::vector<xen_pfn_t> pfns(frames.begin(), frames.end());
+  void* addr = xenforeignmemory_map(fmem, DOMID_XEN, prot, pfns.size(), pfns.data(), nullptr);
+  if (addr == nullptr) return MakeSystemError(fmt::format("mapping {} frames", frames.size()));
+  return Mapping{addr, pfns.size()};
+}
+}  // namespace
+
+bool XenHypervisor::Present() {
+  std::error_code ec;
+  if (std::filesystem::exists("/dev/xen/privcmd", ec) ||
+      std::filesystem::exists("/proc/xen/privcmd", ec))
+    return true;
+  if (std::getenv("XENBAKE_SIM_SOCKET") != nullptr) return true;
+  const char* preload = std::getenv("LD_PRELOAD");
+  return preload != nullptr && std::strstr(preload, "xenbake-shim") != nullptr;
+}
+
+tracefmt::Result<std::unique_ptr<XenHypervisor>> XenHypervisor::Open(Logger& log) {
+  auto h = std::make_unique<Handles>();
+  h->xch = xc_interface_open(nullptr, nullptr, 0);
+  if (h->xch == nullptr) return MakeSystemError("xc_interface_open (is this dom0, as root?)");
+  h->fmem = xenforeignmemory_open(nullptr, 0);
+  if (h->fmem == nullptr) return MakeSystemError("xenforeignmemory_open");
+  h->xce = xenevtchn_open(nullptr, 0);
+  if (h->xce == nullptr) return MakeSystemError("xenevtchn_open");
+  return std::unique_ptr<XenHypervisor>(new XenHypervisor(std::move(h), log));
+}
+
+XenHypervisor::XenHypervisor(std::unique_ptr<Handles> handles, Logger& log)
+    : h_(std::move(handles)), log_(log) {}
+XenHypervisor::~XenHypervisor() = default;
+
+tracefmt::Result<PhysInfo> XenHypervisor::GetPhysInfo() {
+  xc_physinfo_t info;
+  std::memset(&info, 0, sizeof info);
+  if (xc_physinfo(h_->xch, &info) != 0) return MakeSystemError("xc_physinfo");
+  return PhysInfo{.nr_cpus = info.nr_cpus, .max_cpu_id = info.max_cpu_id, .cpu_khz = info.cpu_khz};
+}
+
+tracefmt::Result<TraceBuffers> XenHypervisor::EnableTracing(const TraceSetup& setup) {
+  tracefmt::Result<PhysInfo> phys = GetPhysInfo();
+  if (!phys) return phys.error();
+  if (setup.event_mask != 0 && xc_tbuf_set_evt_mask(h_->xch, setup.event_mask) != 0)
+    return MakeSystemError("xc_tbuf_set_evt_mask");
+  if (!setup.cpu_mask.empty()) {
+    xc_cpumap_t map = xc_cpumap_alloc(h_->xch);
+    if (map == nullptr) return MakeSystemError("xc_cpumap_alloc");
+    const int max_cpus = xc_get_max_cpus(h_->xch);
+    for (uint32_t cpu : setup.cpu_mask)
+      if (static_cast<int>(cpu) < max_cpus) map[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
+    const int rc = xc_tbuf_set_cpu_mask(h_->xch, map);
+    std::free(map);
+    if (rc != 0) return MakeSystemError("xc_tbuf_set_cpu_mask");
+  }
+  // The size is one-shot per boot (and tbuf_size= on Xen's command line wins); `size` comes back
+  // as the t_info area's size in bytes, not a CPU buffer's.
+  unsigned long t_info_mfn = 0;
+  unsigned long t_info_bytes = 0;
+  if (xc_tbuf_enable(h_->xch, setup.pages_per_cpu, &t_info_mfn, &t_info_bytes) != 0)
+    return MakeSystemError("xc_tbuf_enable");
+  if (t_info_bytes == 0) return MakeError(ErrorCode::kNotFound, "xc_tbuf_enable: no t_info area");
+
+  // t_info's frames are contiguous from the one returned.
+  std::vector<uint32_t> t_info_frames(TInfoPages(t_info_bytes));
+  for (size_t i = 0; i < t_info_frames.size(); ++i)
+    t_info_frames[i] = static_cast<uint32_t>(t_info_mfn + i);
+  tracefmt::Result<Mapping> t_info = MapFrames(h_->fmem, t_info_frames, PROT_READ);
+  if (!t_info) return t_info.error();
+  h_->t_info = *t_info;
+  const std::span<const std::byte> t_info_bytes_view(static_cast<const std::byte*>(t_info->addr),
+                                                     t_info->pages * 4096);
+  tracefmt::Result<TInfoLayout> layout = ParseTInfo(t_info_bytes_view, phys->max_cpu_id + 1);
+  if (!layout) return layout.error();
+
+  TraceBuffers buffers{.pages_per_cpu = layout->pages_per_cpu, .rings = {}};
+  for (const CpuFrames& c : layout->cpus) {
+    // Read-write: we publish cons.
+    tracefmt::Result<Mapping> m = MapFrames(h_->fmem, c.frames, PROT_READ | PROT_WRITE);
+    if (!m) return m.error();
+    h_->buffers.push_back(*m);
+    buffers.rings.emplace_back(
+        c.cpu, std::span<std::byte>(static_cast<std::byte*>(m->addr), m->pages * 4096));
+  }
+
+  h_->port = xenevtchn_bind_virq(h_->xce, VIRQ_TBUF);
+  if (h_->port < 0)
+    return MakeSystemError("xenevtchn_bind_virq(VIRQ_TBUF) (is another trace consumer running?)");
+  // Non-blocking, so AckEvent never blocks when woken for nothing.
+  const int fd = xenevtchn_fd(h_->xce);
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  return buffers;
+}
+
+int XenHypervisor::EventFd() const {
+  return h_->port >= 0 ? xenevtchn_fd(h_->xce) : -1;
+}
+
+tracefmt::Status XenHypervisor::AckEvent() {
+  const xenevtchn_port_or_error_t port = xenevtchn_pending(h_->xce);
+  if (port < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
+    return MakeSystemError("xenevtchn_pending");
+  }
+  if (xenevtchn_unmask(h_->xce, static_cast<evtchn_port_t>(port)) != 0)
+    return MakeSystemError("xenevtchn_unmask");
+  return {};
+}
+
+tracefmt::Status XenHypervisor::DisableTracing() {
+  if (xc_tbuf_disable(h_->xch) != 0) return MakeSystemError("xc_tbuf_disable");
+  return {};
+}
+
+tracefmt::Result<std::vector<DomainInfo>> XenHypervisor::ListDomains() {
+  if (!h_->xs_tried) {
+    h_->xs_tried = true;
+    h_->xs = xs_open(XS_OPEN_READONLY);
+    if (h_->xs == nullptr) log_.Notice("xenstore not reachable: domains are listed without names");
+  }
+  std::vector<DomainInfo> out;
+  std::vector<xc_domaininfo_t> batch(256);
+  uint32_t next = 0;
+  for (;;) {
+    const int n =
+        xc_domain_getinfolist(h_->xch, next, static_cast<unsigned>(batch.size()), batch.data());
+    if (n < 0) return MakeSystemError("xc_domain_getinfolist");
+    for (int i = 0; i < n; ++i) {
+      const xc_domaininfo_t& d = batch[static_cast<size_t>(i)];
+      DomainInfo info{.domid = d.domain,
+                      .name = {},
+                      .max_vcpu_id = d.max_vcpu_id == XEN_INVALID_MAX_VCPU_ID ? 0 : d.max_vcpu_id,
+                      .dying = (d.flags & XEN_DOMINF_dying) != 0,
+                      .shutdown = (d.flags & XEN_DOMINF_shutdown) != 0};
+      if (h_->xs != nullptr) {
+        const std::string path = fmt::format("/local/domain/{}/name", d.domain);
+        unsigned int len = 0;
+        char* name = static_cast<char*>(xs_read(h_->xs, XBT_NULL, path.c_str(), &len));
+        if (name != nullptr) {
+          info.name.assign(name, len);
+          std::free(name);
+        }
+      }
+      out.push_back(std::move(info));
+    }
+    if (n < static_cast<int>(batch.size())) break;
+    next = batch.back().domain + 1u;
+  }
+  return out;
+}
+
+}  // namespace xenbaked
