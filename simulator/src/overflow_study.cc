@@ -97,15 +97,31 @@ std::vector<OverflowPoint> RunOverflowStudy(const OverflowStudyConfig& config) {
 }
 
 std::string OverflowTableMarkdown(const std::vector<OverflowPoint>& points) {
-  std::string out =
-      "| pages/CPU | records/s | latency | bound T | latency/T | emitted | lost | loss | "
-      "predicted | agrees |\n|---|---|---|---|---|---|---|---|---|---|\n";
+  // One row per buffer size and rate, one column per latency / bound: measured (predicted).
+  std::vector<double> ratios;
   for (const OverflowPoint& p : points) {
-    out += fmt::format(
-        "| {} | {:.0f} | {:.3f} ms | {:.3f} ms | {:.2f} | {} | {} | {:.2f}% | {:.2f}% | {} |\n",
-        p.pages, p.rate_hz, p.latency_ns / 1e6, p.bound_ns / 1e6, p.latency_ns / p.bound_ns,
-        p.emitted, p.dropped, 100 * p.measured_loss(), 100 * p.predicted_loss(),
-        p.agrees() ? "yes" : "NO");
+    const double r = std::round(p.latency_ns / p.bound_ns * 100) / 100;
+    if (std::find(ratios.begin(), ratios.end(), r) == ratios.end()) ratios.push_back(r);
+  }
+  std::string out = "| pages/CPU | records/s | bound T |";
+  std::string rule = "|---|---|---|";
+  for (double r : ratios) {
+    out += fmt::format(" L = {}·T |", r);
+    rule += "---|";
+  }
+  out += "\n" + rule + "\n";
+  for (size_t i = 0; i < points.size(); i += ratios.size()) {
+    const OverflowPoint& first = points[i];
+    out += fmt::format("| {} | {:.0f} | {:.3f} ms |", first.pages, first.rate_hz,
+                       first.bound_ns / 1e6);
+    for (size_t k = 0; k < ratios.size() && i + k < points.size(); ++k) {
+      const OverflowPoint& p = points[i + k];
+      out += p.dropped == 0 ? " 0 |"
+                            : fmt::format(" {:.2f}% ({:.2f}%) |", 100 * p.measured_loss(),
+                                          100 * p.predicted_loss());
+      if (!p.agrees()) out += " **disagrees** |";
+    }
+    out += "\n";
   }
   return out;
 }

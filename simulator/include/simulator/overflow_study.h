@@ -48,6 +48,8 @@ inline constexpr double kStudyMeanRecordBytes = 20.0;
 std::vector<OverflowPoint> RunOverflowStudy(const OverflowStudyConfig& config);
 OverflowPoint RunOverflowPoint(uint32_t pages, double rate_hz, uint64_t latency_ns,
                                uint32_t cycles);
+// Rows: buffer size × rate; columns: latency / bound; cells: measured loss (predicted loss).
+// Expects the points in RunOverflowStudy's order.
 std::string OverflowTableMarkdown(const std::vector<OverflowPoint>& points);
 // A self-contained SVG: measured loss against latency / bound (log scale), the bound as a
 // vertical line and the predicted loss curve.
