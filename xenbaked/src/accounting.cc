@@ -48,7 +48,8 @@ struct VcpuState {
   uint64_t blocks = 0;
   uint32_t cpu = 0;  // physical CPU it last ran on
   Runstate state = Runstate::kOffline;
-  bool known = false;  // `state` and `since_tsc` describe an open interval
+  bool known = false;          // `state` and `since_tsc` describe an open interval
+  bool dispatch_seen = false;  // the open running interval began with a dispatch we saw
   bool seen = false;
 };
 
@@ -225,6 +226,7 @@ void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_
   v->seen = true;
   v->state = new_state;
   v->since_tsc = tsc;
+  v->dispatch_seen = new_state == Runstate::kRunning;
   if (new_state == Runstate::kRunning) {
     ++v->dispatches;
     v->cpu = cpu;
@@ -310,13 +312,26 @@ void AccountingEngine::Impl::OnGen(CpuState& c, uint32_t cpu, uint64_t tsc,
     c.current_domid = kNoDomain;
     c.announced_domid = kNoDomain;
   }
-  if (DomainState* d = ActiveDomain(lost->domain, tsc)) {
-    d->lost_records += lost->count;
-    if (c.current_domid == kNoDomain) {  // the record names who runs here now
-      c.current_domid = lost->domain;
-      c.current_vcpu = lost->vcpu;
-    }
+  DomainState* d = ActiveDomain(lost->domain, tsc);
+  if (d == nullptr) return;
+  d->lost_records += lost->count;
+  if (c.current_domid == kNoDomain) {  // the record names who runs here now
+    c.current_domid = lost->domain;
+    c.current_vcpu = lost->vcpu;
   }
+  // Xen names the vCPU current when space freed: after a gap in mid-stream, that is who runs
+  // here from the report on, whatever stale state we had for it. (At the start of a stream the
+  // first-change rule stands: nothing is known before it.)
+  if (gap_ticks == 0) return;
+  VcpuState* v = ActiveVcpu(*d, lost->vcpu);
+  if (v == nullptr) return;
+  if (v->known) CloseInterval(*d, *v, std::max(gap_start, v->since_tsc), /*completes_slice=*/false);
+  v->known = true;
+  v->seen = true;
+  v->state = Runstate::kRunning;
+  v->dispatch_seen = false;
+  v->since_tsc = tsc;
+  v->cpu = cpu;
 }
 
 void AccountingEngine::Impl::OnGuestActivity(CpuState& c, const tracefmt::Record& rec) {
@@ -395,7 +410,7 @@ inline void AccountingEngine::Impl::CloseInterval(DomainState& d, VcpuState& v, 
   v.ticks[static_cast<size_t>(v.state)] += ticks;
   if (v.state != Runstate::kRunning) return;
   cpus[v.cpu].accounted_ticks += ticks;
-  if (!completes_slice) return;
+  if (!completes_slice || !v.dispatch_seen) return;
   ++d.run_slices;
   d.slice_sum_ticks += ticks;
   d.slice_min_ticks = std::min(d.slice_min_ticks, ticks);
