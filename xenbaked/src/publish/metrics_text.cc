@@ -1,0 +1,161 @@
+// The Prometheus exposition text: rendered once per interval, served as is.
+#include <fmt/format.h>
+
+#include "xenbaked/publish/metrics.h"
+
+namespace xenbaked::publish {
+
+namespace {
+
+constexpr double kNsPerSecond = 1e9;
+
+class Exposition {
+ public:
+  // Starts a family: its HELP and TYPE lines.
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
+  }
+  void Sample(std::string_view name, std::string_view labels, double value) {
+    if (labels.empty()) {
+      fmt::format_to(std::back_inserter(out_), "{} {}\n", name, value);
+    } else {
+      fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, labels, value);
+    }
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string DomainLabels(const DomainTotals& d, const DomainNames& names) {
+  return fmt::format("domid=\"{}\",name=\"{}\"", d.domid,
+                     EscapeLabelValue(DomainName(names, d.domid)));
+}
+
+void DomainFamilies(const PublishView& view, Exposition& out) {
+  struct Family {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    double (*value)(const DomainTotals&);
+  };
+  static constexpr Family kFamilies[] = {
+      {"xenbaked_domain_cpu_seconds_total", "counter", "Time the domain's vCPUs ran on a CPU.",
+       [](const DomainTotals& d) { return double(d.running_ns) / kNsPerSecond; }},
+      {"xenbaked_domain_runnable_seconds_total", "counter",
+       "Time the domain's vCPUs were runnable but waiting for a CPU (steal).",
+       [](const DomainTotals& d) { return double(d.runnable_ns) / kNsPerSecond; }},
+      {"xenbaked_domain_blocked_seconds_total", "counter",
+       "Time the domain's vCPUs were blocked (idle, waiting for an event).",
+       [](const DomainTotals& d) { return double(d.blocked_ns) / kNsPerSecond; }},
+      {"xenbaked_domain_offline_seconds_total", "counter", "Time the domain's vCPUs were offline.",
+       [](const DomainTotals& d) { return double(d.offline_ns) / kNsPerSecond; }},
+      {"xenbaked_domain_dispatches_total", "counter", "Times a vCPU of the domain was dispatched.",
+       [](const DomainTotals& d) { return double(d.dispatches); }},
+      {"xenbaked_domain_wakes_total", "counter", "Wake-ups of the domain's vCPUs.",
+       [](const DomainTotals& d) { return double(d.wakes); }},
+      {"xenbaked_domain_blocks_total", "counter", "Times the domain's vCPUs blocked.",
+       [](const DomainTotals& d) { return double(d.blocks); }},
+      {"xenbaked_domain_lost_records_total", "counter",
+       "Trace records lost while the domain was running.",
+       [](const DomainTotals& d) { return double(d.lost_records); }},
+  };
+  std::vector<std::string> labels;
+  labels.reserve(view.totals.domains.size());
+  for (const DomainTotals& d : view.totals.domains) labels.push_back(DomainLabels(d, view.names));
+  for (const Family& f : kFamilies) {
+    out.Family(f.name, f.type, f.help);
+    for (size_t i = 0; i < view.totals.domains.size(); ++i) {
+      out.Sample(f.name, labels[i], f.value(view.totals.domains[i]));
+    }
+  }
+}
+
+double CaptureRatio(const CpuTotals& c) {
+  const uint64_t explained = c.elapsed_ns > c.lost_gap_ns ? c.elapsed_ns - c.lost_gap_ns : 0;
+  return explained ? double(c.accounted_ns) / double(explained) : 1.0;
+}
+
+void CpuFamilies(const PublishView& view, Exposition& out) {
+  const std::vector<LatestWindow> windows = LatestWindows(view.windows);
+  out.Family("xenbaked_cpu_capture_ratio", "gauge",
+             "Time accounted to domains (idle included) over time elapsed not explained by lost "
+             "records, over the newest closed window of the shortest length.");
+  for (const CpuTotals& c : view.totals.cpus) {
+    const CpuTotals* w = windows.empty() ? nullptr : windows[0].Cpu(c.cpu);
+    out.Sample("xenbaked_cpu_capture_ratio", fmt::format("cpu=\"{}\"", c.cpu),
+               CaptureRatio(w ? *w : c));
+  }
+  out.Family("xenbaked_cpu_buffer_fill_ratio", "gauge",
+             "Share of the CPU's trace buffer found unconsumed at the last drain pass.");
+  for (const CpuHealth& h : view.health.cpus) {
+    out.Sample("xenbaked_cpu_buffer_fill_ratio", fmt::format("cpu=\"{}\"", h.cpu), h.fill_ratio());
+  }
+}
+
+void DaemonFamilies(const PublishView& view, Exposition& out) {
+  const DaemonHealth& h = view.health;
+  out.Family("xenbaked_up", "gauge", "1 while the daemon publishes.");
+  out.Sample("xenbaked_up", "", 1);
+  out.Family("xenbaked_heartbeat_timestamp_seconds", "gauge",
+             "Wall-clock time of the newest publication (Unix seconds).");
+  out.Sample("xenbaked_heartbeat_timestamp_seconds", "", double(view.realtime_ns) / kNsPerSecond);
+  out.Family("xenbaked_uptime_seconds", "gauge", "Time since the daemon started.");
+  out.Sample("xenbaked_uptime_seconds", "", double(h.uptime_ns) / kNsPerSecond);
+  out.Family("xenbaked_records_total", "counter", "Trace records drained.");
+  out.Sample("xenbaked_records_total", "", double(h.records));
+  out.Family("xenbaked_lost_records_total", "counter",
+             "Trace records the hypervisor reported lost (TRC_LOST_RECORDS).");
+  out.Sample("xenbaked_lost_records_total", "", double(h.lost_records));
+  out.Family("xenbaked_anomalies_total", "counter", "Ring or record anomalies found.");
+  out.Sample("xenbaked_anomalies_total", "", double(h.anomalies));
+  out.Family("xenbaked_wakes_total", "counter", "Drain passes by what woke the loop.");
+  out.Sample("xenbaked_wakes_total", "source=\"irq\"", double(h.wakes_irq));
+  out.Sample("xenbaked_wakes_total", "source=\"timer\"", double(h.wakes_timer));
+  out.Sample("xenbaked_wakes_total", "source=\"repost\"", double(h.wakes_repost));
+
+  const LatencyHistogram& l = h.drain_latency;
+  out.Family("xenbaked_drain_latency_seconds", "histogram",
+             "Time from a wake to the last consumer pointer published in that pass.");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i + 1 < LatencyHistogram::kBuckets; ++i) {
+    cumulative += l.buckets[i];
+    const double le = double(LatencyHistogram::BucketUpperNs(i)) / kNsPerSecond;
+    out.Sample("xenbaked_drain_latency_seconds_bucket", fmt::format("le=\"{}\"", le),
+               double(cumulative));
+  }
+  out.Sample("xenbaked_drain_latency_seconds_bucket", "le=\"+Inf\"", double(l.count));
+  out.Sample("xenbaked_drain_latency_seconds_sum", "", double(l.sum_ns) / kNsPerSecond);
+  out.Sample("xenbaked_drain_latency_seconds_count", "", double(l.count));
+}
+
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string RenderMetrics(const PublishView& view) {
+  Exposition out;
+  DaemonFamilies(view, out);
+  DomainFamilies(view, out);
+  CpuFamilies(view, out);
+  return out.Take();
+}
+
+}  // namespace xenbaked::publish
