@@ -169,10 +169,11 @@ int Run(RunOptions& o) {
 
 struct CheckOptions {
   std::string capture, reference, truth;
+  bool discarded_prefix = false;
 };
 
 int Check(const CheckOptions& o) {
-  auto cmp = CompareCaptures(o.capture, o.reference);
+  auto cmp = CompareCaptures(o.capture, o.reference, o.discarded_prefix);
   if (!cmp) {
     fmt::print(stderr, "xenbake-sim check: {}\n", cmp.error().Describe());
     return 1;
@@ -200,8 +201,15 @@ int Check(const CheckOptions& o) {
       problems.push_back(fmt::format("simulator dropped {} but reported {} and forgot {}", dropped,
                                      reported, cleared_or_pending));
   }
-  fmt::print("records matched: {}\n", cmp->records_compared);
-  for (const auto& [cpu, n] : cmp->records_per_cpu) fmt::print("  cpu {}: {} records\n", cpu, n);
+  if (cmp->lost_reported != cmp->lost_in_reference)
+    problems.push_back(
+        fmt::format("LOST_RECORDS in the capture count {}, the same stretch of the "
+                    "reference {}",
+                    cmp->lost_reported, cmp->lost_in_reference));
+  fmt::print("records matched: {} (reference records before the capture began: {})\n",
+             cmp->records_compared, cmp->records_discarded);
+  for (const auto& [cpu, n] : cmp->records_per_cpu)
+    fmt::print("  cpu {}: {} records, starting {}\n", cpu, n, cmp->first_events[cpu]);
   fmt::print("LOST_RECORDS records: {} reporting {} lost (simulator dropped {}, reported {})\n",
              cmp->lost_records, cmp->lost_reported, dropped, reported);
   for (const std::string& p : problems) fmt::print("PROBLEM: {}\n", p);
@@ -239,6 +247,8 @@ int SimMain(int argc, char** argv) {
   check->add_option("--reference", check_options.reference, "xenbake-sim run --produced file")
       ->required();
   check->add_option("--truth", check_options.truth, "xenbake-sim run --truth file");
+  check->add_flag("--discarded-prefix", check_options.discarded_prefix,
+                  "the consumer discarded the buffers first (xentrace -D)");
   StudyOptions study_options;
   CLI::App* study = app.add_subcommand("overflow-study", "loss vs buffer size, rate, latency");
   study->add_option("--svg", study_options.svg_path, "plot to write ('' for none)");

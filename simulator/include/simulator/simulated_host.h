@@ -105,7 +105,7 @@ class SimulatedHost {
 
   // --- time
   // ----------------------------------------------------------------------------------------
-  void Advance(uint64_t ns);  // deterministic, never sleeps
+  void Advance(uint64_t ns);  // by `ns` of simulated time; deterministic, never sleeps
   uint64_t now_ns() const;
   // Advances with the wall clock × speed from a thread of its own until Stop().
   tracefmt::Status StartRealtime(double speed);
