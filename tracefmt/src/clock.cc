@@ -9,10 +9,7 @@
 
 namespace tracefmt {
 
-TscClock::TscClock(uint64_t cpu_khz) : khz_(cpu_khz == 0 ? 1 : cpu_khz) {
-  // ns = ticks * 1e6 / khz, as a fixed-point multiply: one multiply and a shift per conversion.
-  mult_ = ((static_cast<unsigned __int128>(1000000) << kShift) + khz_ / 2) / khz_;
-}
+TscClock::TscClock(uint64_t cpu_khz) : khz_(cpu_khz == 0 ? 1 : cpu_khz) {}
 
 uint64_t TscClock::ToTicks(uint64_t ns) const {
   return static_cast<uint64_t>(static_cast<unsigned __int128>(ns) * khz_ / 1000000);

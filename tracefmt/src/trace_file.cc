@@ -161,6 +161,12 @@ void TraceFileReader::Release(uint64_t offset) {
 void TraceFileReader::Rewind() {
   offset_ = 0;
   error_.reset();
+  // A second pass starts from the top: drop every page of the first, so the two passes together
+  // hold no more than one release window.
+  if (map_ != nullptr && released_ < bytes_.size()) {
+    ::madvise(map_, bytes_.size(), MADV_DONTNEED);
+  }
+  released_ = 0;
 }
 
 // --- Writer

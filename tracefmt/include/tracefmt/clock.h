@@ -20,19 +20,15 @@ class TscClock {
  public:
   explicit TscClock(uint64_t cpu_khz);
   uint64_t cpu_khz() const { return khz_; }
-  // Rounded to the nearest nanosecond (one multiply and a shift; the multiplier is rounded too,
-  // so whole seconds of ticks come out as whole seconds).
+  // Exact: floor(ticks * 1e6 / cpu_khz), for any tick count whose result fits in 64 bits.
   uint64_t ToNs(uint64_t ticks) const {
-    const unsigned __int128 scaled = static_cast<unsigned __int128>(ticks) * mult_;
-    return static_cast<uint64_t>((scaled + (static_cast<unsigned __int128>(1) << (kShift - 1))) >>
-                                 kShift);
+    const unsigned __int128 whole_ms = ticks / khz_;  // ticks per millisecond is khz
+    return static_cast<uint64_t>(whole_ms * 1000000 + ticks % khz_ * 1000000 / khz_);
   }
   uint64_t ToTicks(uint64_t ns) const;
 
  private:
-  static constexpr unsigned kShift = 32;
   uint64_t khz_;
-  unsigned __int128 mult_;  // (1e6 << kShift) / khz, rounded to nearest
 };
 
 // The sidecar written beside a capture: "<capture>.meta", lines "key value".

@@ -1,0 +1,214 @@
+// Throughput of tracefmt's hot paths on a generated capture (tests/bench/synthetic_capture.h).
+// Not part of the pass/fail suite; tests/bench/run-benchmarks.sh runs it with xenalyze beside it.
+//
+//   tracefmt_benchmark [--records=N] [benchmark flags]   benchmarks (default 4,000,000 records)
+//   tracefmt_benchmark --generate=PATH [--records=N]      only writes the capture
+//   tracefmt_benchmark --scan=PATH                        merges + summarises PATH once and prints
+//                                                         records, seconds and max RSS
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "synthetic_capture.h"
+#include "tracefmt/merge.h"
+#include "tracefmt/ring.h"
+#include "tracefmt/summary.h"
+#include "tracefmt/trace_file.h"
+
+namespace {
+
+using namespace tracefmt;
+
+uint64_t g_records = 4'000'000;
+std::string g_capture;  // generated once, removed at exit
+
+const std::string& Capture() {
+  if (g_capture.empty()) {
+    g_capture = (std::filesystem::temp_directory_path() /
+                 ("tracefmt-bench-" + std::to_string(::getpid()) + ".bin"))
+                    .string();
+    bench::SyntheticSpec spec;
+    spec.records = g_records;
+    auto written = bench::WriteSyntheticCapture(g_capture, spec);
+    if (!written) {
+      std::fprintf(stderr, "cannot write %s: %s\n", g_capture.c_str(),
+                   written.error().Describe().c_str());
+      std::exit(1);
+    }
+  }
+  return g_capture;
+}
+
+TraceFileReader OpenCapture(benchmark::State& state) {
+  auto reader = TraceFileReader::Open(Capture());
+  if (!reader) state.SkipWithError(reader.error().Describe().c_str());
+  return std::move(*reader);
+}
+
+void ReportRecords(benchmark::State& state, uint64_t records_per_iteration) {
+  state.SetItemsProcessed(static_cast<int64_t>(records_per_iteration * state.iterations()));
+  state.counters["ns_per_record"] =
+      benchmark::Counter(static_cast<double>(records_per_iteration * state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["file_MB"] = static_cast<double>(std::filesystem::file_size(Capture())) / 1e6;
+}
+
+// File reader + RecordCursor: every record decoded, in file order.
+void BM_Decode(benchmark::State& state) {
+  TraceFileReader reader = OpenCapture(state);
+  uint64_t records = 0;
+  for (auto _ : state) {
+    reader.Rewind();
+    records = 0;
+    uint64_t checksum = 0;
+    Chunk chunk;
+    Record rec;
+    while (reader.Next(chunk)) {
+      RecordCursor cursor(chunk.bytes);
+      while (cursor.Next(rec)) {
+        checksum += rec.event + rec.tsc;
+        ++records;
+      }
+    }
+    benchmark::DoNotOptimize(checksum);
+  }
+  ReportRecords(state, records);
+}
+BENCHMARK(BM_Decode)->Unit(benchmark::kMillisecond);
+
+// MergedTraceReader: decode and merge all CPUs by TSC.
+void BM_DecodeMerge(benchmark::State& state) {
+  TraceFileReader reader = OpenCapture(state);
+  uint64_t records = 0;
+  for (auto _ : state) {
+    reader.Rewind();
+    MergedTraceReader merged(reader);
+    MergedRecord m;
+    records = 0;
+    uint64_t checksum = 0;
+    while (merged.Next(m)) {
+      checksum += m.rec.event + m.tsc;
+      ++records;
+    }
+    benchmark::DoNotOptimize(checksum);
+  }
+  ReportRecords(state, records);
+}
+BENCHMARK(BM_DecodeMerge)->Unit(benchmark::kMillisecond);
+
+// SummarizeTrace: what xenbake-dump --summary does.
+void BM_Summary(benchmark::State& state) {
+  TraceFileReader reader = OpenCapture(state);
+  uint64_t records = 0;
+  for (auto _ : state) {
+    reader.Rewind();
+    const TraceSummary s = SummarizeTrace(reader);
+    records = s.records - s.cpu_change_records;
+    benchmark::DoNotOptimize(s.records);
+  }
+  ReportRecords(state, records);
+}
+BENCHMARK(BM_Summary)->Unit(benchmark::kMillisecond);
+
+// DrainRing over a full 32-page ring (xentrace's default size) of the same record mix.
+void BM_DrainRing(benchmark::State& state) {
+  const uint32_t data_size = RingDataSize(32);
+  std::vector<std::byte> data(data_size);
+  std::mt19937 rng(7);
+  bench::SyntheticCpu cpu;
+  uint32_t prod = 0;
+  uint64_t ring_records = 0;
+  for (;;) {
+    const Record r = bench::NextSyntheticRecord(rng, cpu);
+    if (prod + r.SizeBytes() > data_size) break;
+    prod += static_cast<uint32_t>(EncodeRecord(r, std::span<std::byte>(data).subspan(prod)));
+    ++ring_records;
+  }
+  for (auto _ : state) {
+    uint64_t checksum = 0;
+    const RingDrain d = DrainRing(
+        data, /*cons_untrusted=*/0, prod, /*max_bytes=*/data_size,
+        [](std::span<const std::byte>) {}, [&](const Record& rec) { checksum += rec.tsc; });
+    benchmark::DoNotOptimize(checksum);
+    benchmark::DoNotOptimize(d.new_cons);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(ring_records * state.iterations()));
+  state.counters["ns_per_record"] =
+      benchmark::Counter(static_cast<double>(ring_records * state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_DrainRing);
+
+// One pass of merge + summary over `path`, then what it cost: for files too large to benchmark
+// repeatedly, and to show that memory stays flat in the file size.
+int Scan(const std::string& path) {
+  auto reader = TraceFileReader::Open(path);
+  if (!reader) {
+    std::fprintf(stderr, "%s\n", reader.error().Describe().c_str());
+    return 1;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  MergedTraceReader merged(*reader);
+  MergedRecord m;
+  uint64_t merged_records = 0;
+  while (merged.Next(m)) ++merged_records;
+  const auto mid = std::chrono::steady_clock::now();
+  reader->Rewind();
+  const TraceSummary s = SummarizeTrace(*reader);
+  const auto end = std::chrono::steady_clock::now();
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  const double merge_s = std::chrono::duration<double>(mid - start).count();
+  const double summary_s = std::chrono::duration<double>(end - mid).count();
+  std::printf(
+      "file_bytes %llu\nrecords %llu\nmerge_seconds %.3f\nmerge_records_per_second %.0f\n"
+      "summary_seconds %.3f\nmax_rss_kib %ld\n",
+      static_cast<unsigned long long>(reader->size()),
+      static_cast<unsigned long long>(merged_records), merge_s, merged_records / merge_s, summary_s,
+      usage.ru_maxrss);
+  return s.anomalies.empty() && !merged.error() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string generate;
+  std::string scan;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--records=", 10) == 0) {
+      g_records = std::strtoull(argv[i] + 10, nullptr, 10);
+    } else if (std::strncmp(argv[i], "--generate=", 11) == 0) {
+      generate = argv[i] + 11;
+    } else if (std::strncmp(argv[i], "--scan=", 7) == 0) {
+      scan = argv[i] + 7;
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  if (!scan.empty()) return Scan(scan);
+  if (!generate.empty()) {
+    bench::SyntheticSpec spec;
+    spec.records = g_records;
+    auto written = bench::WriteSyntheticCapture(generate, spec);
+    if (!written) {
+      std::fprintf(stderr, "%s\n", written.error().Describe().c_str());
+      return 1;
+    }
+    std::printf("%llu records\n", static_cast<unsigned long long>(*written));
+    return 0;
+  }
+  int rest_argc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_argc, rest.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (!g_capture.empty()) std::filesystem::remove(g_capture);
+  return 0;
+}
