@@ -89,7 +89,15 @@ struct CpuState {
   uint64_t unattributed = 0;
   uint32_t current_domid = kNoDomain;  // who runs here, for hypercall/I/O attribution
   uint32_t current_vcpu = 0;
+  int32_t current_slot = kNoSlot;        // its live slot (kNoSlot when unknown or destroyed)
   uint32_t announced_domid = kNoDomain;  // SWITCH_INFNEXT's unit, awaiting its dispatch
+
+  void SetCurrent(uint32_t domid, uint32_t vcpu, int32_t slot) {
+    current_domid = domid;
+    current_vcpu = vcpu;
+    current_slot = slot;
+  }
+  void ClearCurrent() { SetCurrent(kNoDomain, 0, kNoSlot); }
 };
 
 }  // namespace
@@ -102,6 +110,7 @@ struct AccountingEngine::Impl {
   std::vector<int32_t> slot_of_domid;
   std::vector<DomainState> slots;
   std::vector<CpuState> cpus;
+  uint32_t cpu_count = 0;  // cpus.size(), kept apart: sizeof(CpuState) is no power of two
   std::function<void(const DomainTotals&)> on_final;
   uint64_t records = 0;
   uint64_t lost_records = 0;
@@ -140,10 +149,11 @@ struct AccountingEngine::Impl {
 // Hot path
 
 inline CpuState* AccountingEngine::Impl::CpuFor(uint32_t cpu) {
-  if (cpu < cpus.size()) [[likely]]
+  if (cpu < cpu_count) [[likely]]
     return &cpus[cpu];
   if (cpu > kMaxCpuId) return nullptr;
   cpus.resize(cpu + 1);
+  cpu_count = cpu + 1;
   return &cpus[cpu];
 }
 
@@ -219,7 +229,7 @@ void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_
       ++anomalies.runstate_mismatch;
       if (v->state == Runstate::kRunning && cpus[v->cpu].current_domid == domid &&
           cpus[v->cpu].current_vcpu == vcpu_id)
-        cpus[v->cpu].current_domid = kNoDomain;
+        cpus[v->cpu].ClearCurrent();
     }
   }
   v->known = true;
@@ -232,8 +242,7 @@ void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_
     v->cpu = cpu;
     if (c.announced_domid != kNoDomain && c.announced_domid != domid) ++anomalies.switch_mismatch;
     c.announced_domid = kNoDomain;
-    c.current_domid = domid;
-    c.current_vcpu = vcpu_id;
+    c.SetCurrent(domid, vcpu_id, slot_of_domid[domid]);
     if (!c.dispatched) {
       c.dispatched = true;
       c.first_dispatch_tsc = tsc;
@@ -268,7 +277,7 @@ void AccountingEngine::Impl::OnSchedVerbose(CpuState& c, uint64_t tsc,
         ++d->allocations;
       }
       c.announced_domid = rec.extra[0];
-      c.current_domid = rec.extra[0];
+      c.SetCurrent(rec.extra[0], rec.extra[1], slot_of_domid[rec.extra[0]]);
       return;
     }
     case ev::kDomAdd:
@@ -309,16 +318,14 @@ void AccountingEngine::Impl::OnGen(CpuState& c, uint32_t cpu, uint64_t tsc,
         }
       }
     }
-    c.current_domid = kNoDomain;
+    c.ClearCurrent();
     c.announced_domid = kNoDomain;
   }
   DomainState* d = ActiveDomain(lost->domain, tsc);
   if (d == nullptr) return;
   d->lost_records += lost->count;
-  if (c.current_domid == kNoDomain) {  // the record names who runs here now
-    c.current_domid = lost->domain;
-    c.current_vcpu = lost->vcpu;
-  }
+  if (c.current_domid == kNoDomain)  // the record names who runs here now
+    c.SetCurrent(lost->domain, lost->vcpu, slot_of_domid[lost->domain]);
   // Xen names the vCPU current when space freed: after a gap in mid-stream, that is who runs
   // here from the report on, whatever stale state we had for it. (At the start of a stream the
   // first-change rule stands: nothing is known before it.)
@@ -340,13 +347,11 @@ void AccountingEngine::Impl::OnGuestActivity(CpuState& c, const tracefmt::Record
   if (!hypercall && !io) return;
   c.hypercalls += hypercall;
   c.io_records += io;
-  const int32_t slot =
-      c.current_domid < kDomainTableSize ? slot_of_domid[c.current_domid] : kNoSlot;
-  if (slot == kNoSlot || slots[slot].destroyed) {
+  if (c.current_slot == kNoSlot) {
     ++c.unattributed;
     return;
   }
-  DomainState& d = slots[slot];
+  DomainState& d = slots[c.current_slot];
   d.hypercalls += hypercall;
   d.io_records += io;
 }
@@ -455,7 +460,7 @@ void AccountingEngine::Impl::Finalize(DomainState& d, uint64_t tsc) {
     v.known = false;
   }
   for (CpuState& c : cpus) {
-    if (c.current_domid == d.domid) c.current_domid = kNoDomain;
+    if (c.current_domid == d.domid) c.ClearCurrent();
     if (c.announced_domid == d.domid) c.announced_domid = kNoDomain;
   }
   d.destroyed = true;
