@@ -254,6 +254,10 @@ bool DrainLoop::Impl::DrainCpu(size_t index, uint32_t budget) {
       ring.Data(), cons_untrusted, prod_untrusted, budget,
       [&](std::span<const std::byte> run) { Capture(id, run); },
       [&](const tracefmt::Record& rec) {
+        // WRAP padding has no meaning for accounting and its TSC may be stale bytes (it fills
+        // whatever was left at the end of the data area): kept in the raw capture, never merged,
+        // so it cannot move a CPU's merge position.
+        if (rec.event == tracefmt::ev::kWrapBuffer) return;
         merger.Push(id, rec);
         if (rec.has_tsc && rec.tsc < emitted_up_to && emitted_up_to != 0) ++health.late_records;
         if (rec.event == tracefmt::ev::kLostRecords) cpu.lost_records += rec.extra[0];

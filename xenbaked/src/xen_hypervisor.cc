@@ -70,7 +70,7 @@ bool XenHypervisor::Present() {
   if (std::filesystem::exists("/dev/xen/privcmd", ec) ||
       std::filesystem::exists("/proc/xen/privcmd", ec))
     return true;
-  if (std::getenv("XENBAKE_SIM_SOCKET") != nullptr) return true;
+  if (std::getenv("XENBAKE_SIM") != nullptr) return true;
   const char* preload = std::getenv("LD_PRELOAD");
   return preload != nullptr && std::strstr(preload, "xenbake-shim") != nullptr;
 }

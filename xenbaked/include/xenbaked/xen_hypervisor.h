@@ -22,7 +22,7 @@ namespace xenbaked {
 class XenHypervisor final : public Hypervisor {
  public:
   // Whether this looks like a Xen dom0 (/dev/xen/privcmd or /proc/xen/privcmd exists), or the
-  // libxen shim is loaded (XENBAKE_SIM_SOCKET or LD_PRELOAD naming it).
+  // libxen shim is loaded (XENBAKE_SIM set or LD_PRELOAD naming it).
   static bool Present();
   // Opens libxenctrl, libxenforeignmemory and libxenevtchn; libxenstore lazily (names are
   // optional: without xenstored, domains are listed without names).
