@@ -8,7 +8,8 @@
 #   xen            Debian's Xen 4.17 hypervisor, uncompressed (QEMU's multiboot loader
 #                  cannot read the .gz that the package ships)
 #   vmlinuz        Debian 12's kernel (the linux-image-6.1.*-amd64 that linux-image-amd64
-#                  depends on), used for dom0 and for the PV guests
+#                  depends on), dom0's kernel
+#   vmlinux        the same kernel decompressed to ELF, the PV guests' kernel
 #   modules/       that kernel's /lib/modules/<version> tree
 #   busybox        busybox-static, the userland of dom0 and of the guests
 #   root/          every package below unpacked with dpkg-deb -x (toolstack, libraries)
@@ -31,6 +32,11 @@ XEN_SERIES=4.17
 log() { printf '[prepare] %s\n' "$*" >&2; }
 die() { printf '[prepare] ERROR: %s\n' "$*" >&2; exit 1; }
 
+# Several runs may share one cache: the first prepares it, the others wait for it.
+mkdir -p "$(dirname "$CACHE_DIR")"
+exec 9>"$CACHE_DIR.lock"
+timeout 1200 flock 9 || die "could not lock $CACHE_DIR.lock"
+
 if [[ ${XENVM_REFRESH:-0} == 1 ]]; then
     log "XENVM_REFRESH=1: removing $CACHE_DIR"
     rm -rf -- "$CACHE_DIR"
@@ -39,7 +45,8 @@ fi
 if [[ -f $CACHE_DIR/prepared.env ]]; then
     # shellcheck disable=SC1091
     . "$CACHE_DIR/prepared.env"
-    if [[ -f $CACHE_DIR/xen && -f $CACHE_DIR/vmlinuz && -d $CACHE_DIR/modules/kernel \
+    if [[ -f $CACHE_DIR/xen && -f $CACHE_DIR/vmlinuz && -s $CACHE_DIR/vmlinux \
+          && -d $CACHE_DIR/modules/kernel \
           && -x $CACHE_DIR/busybox ]]; then
         log "cache $CACHE_DIR is complete (kernel $XENVM_KVER, xen $XENVM_XEN_VERSION); nothing to do"
         exit 0
@@ -48,7 +55,7 @@ if [[ -f $CACHE_DIR/prepared.env ]]; then
     rm -f "$CACHE_DIR/prepared.env"
 fi
 
-for tool in apt-get apt-cache dpkg-deb zcat ldd; do
+for tool in apt-get apt-cache dpkg-deb zcat ldd od; do
     command -v "$tool" >/dev/null || die "$tool not found (this script expects a Debian 12 host)"
 done
 
@@ -64,7 +71,7 @@ fi
 
 # linux-image-amd64 is a metapackage; its files live in the versioned package it depends on.
 KPKG=$(apt-cache depends linux-image-amd64 \
-       | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
+       | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | sed -n 1p)
 [[ -n $KPKG ]] || die "could not resolve the kernel package behind linux-image-amd64"
 KVER=${KPKG#linux-image-}
 
@@ -123,17 +130,36 @@ XEN_GZ=$R/boot/xen-$XEN_SERIES-amd64.gz
 # QEMU's multiboot loader needs the plain ELF image.
 zcat "$XEN_GZ" > "$CACHE_DIR/xen.tmp" && mv "$CACHE_DIR/xen.tmp" "$CACHE_DIR/xen"
 cp "$R/boot/vmlinuz-$KVER" "$CACHE_DIR/vmlinuz"
+
+# The same kernel as a plain ELF (vmlinux) for the PV guests. Debian compresses its
+# kernel with xz; given a bzImage, `xl create` has libxenguest decompress it in dom0,
+# which under TCG costs seconds per guest (and minutes when the host is loaded). The
+# compressed payload starts at the xz magic; xz stops at its end and complains about
+# the bzImage trailer behind it, so its status is ignored and the ELF header checked.
+if [[ ! -s $CACHE_DIR/vmlinux ]]; then
+    # shellcheck disable=SC1091
+    . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+    xenvm_need xz:xz-utils
+    off=$(LC_ALL=C grep -abo $'\xfd''7zXZ' "$CACHE_DIR/vmlinuz" | LC_ALL=C sed -n '1s/:.*//p')
+    [[ -n $off ]] || die "no xz payload in vmlinuz-$KVER"
+    { tail -c +$((off + 1)) "$CACHE_DIR/vmlinuz" | xz -dc > "$CACHE_DIR/vmlinux.tmp"; } 2>/dev/null || true
+    [[ $(head -c 4 "$CACHE_DIR/vmlinux.tmp" | od -An -tx1 | tr -d ' ') == 7f454c46 ]] \
+        || die "decompressing vmlinuz-$KVER did not give an ELF image"
+    mv "$CACHE_DIR/vmlinux.tmp" "$CACHE_DIR/vmlinux"
+fi
 ln -sfn "root/lib/modules/$KVER" "$CACHE_DIR/modules"
 ln -sfn "root/bin/busybox" "$CACHE_DIR/busybox"
 
-XEN_VERSION=$(dpkg-deb -f "$(ls "$CACHE_DIR/debs/xen-hypervisor-$XEN_SERIES-amd64"_*.deb | head -n1)" Version)
+xen_debs=("$CACHE_DIR/debs/xen-hypervisor-$XEN_SERIES-amd64"_*.deb)
+XEN_VERSION=$(dpkg-deb -f "${xen_debs[0]}" Version)
 
 # Check now, not at boot time, that every toolstack binary finds its libraries.
 # (bookworm packages still ship some libraries under /lib, e.g. libtinfo6)
 LIBPATH=$R/usr/lib/x86_64-linux-gnu:$R/lib/x86_64-linux-gnu:$R/usr/lib/xen-$XEN_SERIES/lib/x86_64-linux-gnu
 for b in xl xenstored xen-init-dom0 xenconsoled xentrace xentop; do
-    if LD_LIBRARY_PATH=$LIBPATH ldd "$R/usr/lib/xen-$XEN_SERIES/bin/$b" | grep -q 'not found'; then
-        LD_LIBRARY_PATH=$LIBPATH ldd "$R/usr/lib/xen-$XEN_SERIES/bin/$b" >&2
+    deps=$(LD_LIBRARY_PATH=$LIBPATH ldd "$R/usr/lib/xen-$XEN_SERIES/bin/$b" 2>&1) || true
+    if [[ $deps == *'not found'* ]]; then
+        echo "$deps" >&2
         die "$b has unresolved libraries"
     fi
 done

@@ -26,7 +26,7 @@
 #   --module NAME         [XENVM_MODULES] extra kernel module to load (with its deps). Repeatable.
 #   --timeout SECS        [XENVM_TIMEOUT] hard limit on the whole VM run (default 300).
 #   --payload-timeout S   [XENVM_PAYLOAD_TIMEOUT] limit on the payload inside dom0 (default:
-#                         whatever leaves 45 s of the hard limit to write results and reset).
+#                         whatever leaves 60 s of the hard limit to write results and reset).
 #   --tbuf-size PAGES     [XEN_TBUF_SIZE] Xen's tbuf_size= (default 32, per CPU; "none"
 #                         leaves it off the command line, so tracing starts disabled).
 #   --xen-cmdline-extra S [XEN_CMDLINE_EXTRA] appended to Xen's command line.
@@ -114,7 +114,10 @@ CACHE_DIR=$(cd "$CACHE_DIR" && pwd)
 CACHE_ROOT=$CACHE_DIR/root
 
 WORK=$(mktemp -d /tmp/xenvm-work.XXXXXX)
+qpid=
 cleanup() {
+    # If we are interrupted, take QEMU down too (timeout passes the signal on).
+    if [[ -n $qpid ]]; then kill "$qpid" 2>/dev/null || true; fi
     if [[ $KEEP_WORK == 1 ]]; then xenvm_log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -171,7 +174,8 @@ for t in read write ls exists list rm watch chmod; do
 done
 # glibc dlopens libgcc_s.so.1 for pthread_cancel/unwinding; ldd does not list it, and
 # without it xl aborts on its error paths.
-libgcc=$(ldconfig -p | awk '/libgcc_s\.so\.1 .*x86-64/ {print $NF; exit}')
+# (awk reads to the end: an early exit would SIGPIPE ldconfig and, with pipefail, fail us)
+libgcc=$(ldconfig -p | awk '/libgcc_s\.so\.1 .*x86-64/ && !p {p = $NF} END {print p}')
 [[ -n $libgcc ]] || libgcc=/lib/x86_64-linux-gnu/libgcc_s.so.1
 [[ -f $libgcc ]] || xenvm_die "libgcc_s.so.1 not found on the host"
 mkdir -p "$ROOT$(dirname "$libgcc")"
@@ -198,7 +202,7 @@ done
 # .modinfo strings and load dependencies first.
 declare -A KO_PATH=() KO_SEEN=()
 while read -r ko; do
-    n=$(basename "$ko" .ko); KO_PATH[${n//-/_}]=$ko
+    n=${ko##*/}; n=${n%.ko}; KO_PATH[${n//-/_}]=$ko   # no forks: there are ~4000 modules
 done < <(find "$CACHE_DIR/modules/kernel" -name '*.ko')
 MOD_ORDER=()
 add_module() {
@@ -241,8 +245,10 @@ cat > "$ROOT/etc/xenvm/config" <<EOF
 # Written by tests/xen-vm/run.sh
 XENVM_MODULES='${mods_in_dom0[*]}'
 XENVM_HOST_TIMEOUT=$TIMEOUT
+# QEMU starts seconds after this; the deadline errs early, which is the safe side.
+XENVM_HOST_DEADLINE=$(( $(date +%s) + TIMEOUT ))
 XENVM_PAYLOAD_TIMEOUT=$PAYLOAD_TIMEOUT
-XENVM_RESERVE=45
+XENVM_RESERVE=60
 EOF
 : > "$ROOT/etc/xenvm/env"
 for kv in ${ENVS[@]+"${ENVS[@]}"}; do
@@ -302,6 +308,7 @@ fi
 tailpid=$!
 qrc=0
 wait "$qpid" || qrc=$?
+qpid=
 wait "$tailpid" 2>/dev/null || true
 t_end=$(date +%s)
 echo "vm_seconds=$((t_end - t_boot))" >> "$OUT_DIR/run-info.txt"
