@@ -1,0 +1,137 @@
+#include "report/report_format.h"
+
+#include <fmt/format.h>
+
+#include "names/domain_name.h"
+
+namespace xenbake::report {
+namespace {
+
+constexpr size_t kNameColumns = 18;
+
+double Seconds(uint64_t ns) {
+  return static_cast<double>(ns) / 1e9;
+}
+
+std::string CsvField(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string Padded(const std::string& name) {
+  const std::string fitted = FitToWidth(name, kNameColumns);
+  return fitted + std::string(kNameColumns - DisplayWidth(fitted), ' ');
+}
+
+std::string ProblemLine(const LogProblem& p) {
+  return p.truncated_tail
+             ? fmt::format(
+                   "note: {}: ends inside an unfinished record ({}); everything before "
+                   "it is reported",
+                   p.path, p.error.Describe())
+             : fmt::format("error: {}: damaged: {}; the records before it are reported", p.path,
+                           p.error.Describe());
+}
+
+}  // namespace
+
+std::string FormatTable(const Report& r) {
+  std::string out;
+  out += fmt::format(
+      "host {}  period {} .. {} UTC  covered {:.0f} s in {} windows\n",
+      r.host.empty() ? "?" : r.host, r.windows ? FormatUnixTime(r.first_unix_ns) : "-",
+      r.windows ? FormatUnixTime(r.last_unix_ns) : "-", Seconds(r.period_ns), r.windows);
+  out += fmt::format(
+      "trace records {}  lost by the hypervisor {}{}\n", r.trace_records, r.lost_records,
+      r.log_dropped_records
+          ? fmt::format("  LOG INCOMPLETE: {} records dropped by the daemon", r.log_dropped_records)
+          : "");
+  out +=
+      fmt::format("{:>5} {:<{}} {:>7} {:>7} {:>7} {:>11} {:>11} {:>11} {:>10} {:>9} {:>9} {:>8}\n",
+                  "ID", "NAME", kNameColumns, "CPU%", "WAIT%", "BLK%", "RUNNING s", "WAITING s",
+                  "BLOCKED s", "DISPATCHES", "WAKES", "IO", "LOST");
+  for (const DomainTotalsRow& d : r.domains) {
+    out += fmt::format(
+        "{:>5} {} {:>7.2f} {:>7.2f} {:>7.2f} {:>11.3f} {:>11.3f} {:>11.3f} {:>10} {:>9} {:>9} "
+        "{:>8}{}\n",
+        d.domid, Padded(d.name), Percent(d.totals.running_ns, r.period_ns),
+        Percent(d.totals.runnable_ns, r.period_ns), Percent(d.totals.blocked_ns, r.period_ns),
+        Seconds(d.totals.running_ns), Seconds(d.totals.runnable_ns), Seconds(d.totals.blocked_ns),
+        d.totals.dispatches, d.totals.wakes, d.totals.io_records, d.totals.lost_records,
+        d.destroyed ? "  (destroyed)" : "");
+  }
+  for (const LogProblem& p : r.problems) out += ProblemLine(p) + "\n";
+  return out;
+}
+
+std::string FormatCsv(const Report& r) {
+  std::string out =
+      "domid,instance,name,destroyed,intervals,period_s,running_s,runnable_s,blocked_s,"
+      "offline_s,cpu_pct,wait_pct,blocked_pct,dispatches,run_slices,mean_slice_s,wakes,blocks,"
+      "hypercalls,io_records,lost_records\n";
+  for (const DomainTotalsRow& d : r.domains) {
+    out += fmt::format(
+        "{},{},{},{},{},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.4f},{:.4f},{:.4f},{},{},{:.9f},{},{},"
+        "{},{},{}\n",
+        d.domid, d.instance, CsvField(d.name), d.destroyed ? 1 : 0, d.intervals,
+        Seconds(r.period_ns), Seconds(d.totals.running_ns), Seconds(d.totals.runnable_ns),
+        Seconds(d.totals.blocked_ns), Seconds(d.totals.offline_ns),
+        Percent(d.totals.running_ns, r.period_ns), Percent(d.totals.runnable_ns, r.period_ns),
+        Percent(d.totals.blocked_ns, r.period_ns), d.totals.dispatches, d.totals.run_slices,
+        d.totals.run_slices
+            ? Seconds(d.totals.slice_sum_ns) / static_cast<double>(d.totals.run_slices)
+            : 0.0,
+        d.totals.wakes, d.totals.blocks, d.totals.hypercalls, d.totals.io_records,
+        d.totals.lost_records);
+  }
+  return out;
+}
+
+nlohmann::json ReportJson(const Report& r) {
+  nlohmann::json domains = nlohmann::json::array();
+  for (const DomainTotalsRow& d : r.domains) {
+    domains.push_back({{"domid", d.domid},
+                       {"instance", d.instance},
+                       {"name", d.name},
+                       {"destroyed", d.destroyed},
+                       {"intervals", d.intervals},
+                       {"running_ns", d.totals.running_ns},
+                       {"runnable_ns", d.totals.runnable_ns},
+                       {"blocked_ns", d.totals.blocked_ns},
+                       {"offline_ns", d.totals.offline_ns},
+                       {"cpu_pct", Percent(d.totals.running_ns, r.period_ns)},
+                       {"wait_pct", Percent(d.totals.runnable_ns, r.period_ns)},
+                       {"blocked_pct", Percent(d.totals.blocked_ns, r.period_ns)},
+                       {"dispatches", d.totals.dispatches},
+                       {"run_slices", d.totals.run_slices},
+                       {"slice_sum_ns", d.totals.slice_sum_ns},
+                       {"wakes", d.totals.wakes},
+                       {"blocks", d.totals.blocks},
+                       {"hypercalls", d.totals.hypercalls},
+                       {"io_records", d.totals.io_records},
+                       {"lost_records", d.totals.lost_records}});
+  }
+  nlohmann::json problems = nlohmann::json::array();
+  for (const LogProblem& p : r.problems) {
+    problems.push_back({{"path", p.path},
+                        {"offset", p.error.offset},
+                        {"truncated_tail", p.truncated_tail},
+                        {"message", p.error.Describe()}});
+  }
+  return {{"host", r.host},
+          {"period_ns", r.period_ns},
+          {"first_unix_ns", r.first_unix_ns},
+          {"last_unix_ns", r.last_unix_ns},
+          {"windows", r.windows},
+          {"trace_records", r.trace_records},
+          {"lost_records", r.lost_records},
+          {"log_dropped_records", r.log_dropped_records},
+          {"domains", domains},
+          {"problems", problems}};
+}
+
+}  // namespace xenbake::report

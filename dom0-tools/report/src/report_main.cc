@@ -1,0 +1,173 @@
+#include "report/report_main.h"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "report/report_format.h"
+#include "report/report_model.h"
+
+namespace xenbake::report {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitDamaged = 2;
+
+constexpr const char* kDescription =
+    "Per-domain CPU, wait and blocked time over a period, from xenbaked's accounting logs: a "
+    "table, CSV or JSON, and a plot over time as SVG.";
+
+constexpr const char* kFooter = R"HELP(
+WHAT IT COUNTS
+  xenbaked logs one interval record per domain per window (1 s by default). The report
+  sums those whose window ends inside [--from, --to], per domain incarnation (a reused
+  domain id is a new row). Percentages are of one physical CPU over the time the windows
+  cover (gaps while no daemon ran are left out): CPU% running, WAIT% runnable but not
+  running, BLK% blocked. "(destroyed)" marks a domain that ended in the period.
+  Domain names are shown sanitised, beside their ids.
+
+TIMES
+  --from and --to take UTC times "2024-05-01T12:00:00Z", "2024-05-01 12:00:00",
+  "2024-05-01", or Unix seconds "1714564800".
+
+LOGS
+  Give several logs (rotated ones: accounting.log.2 accounting.log.1 accounting.log) to
+  report over all of them. A log that stops inside an unfinished record (the daemon was
+  killed while writing) is reported up to there, with a note. A log damaged part-way is
+  reported up to the damage, the byte offset is printed, and the exit status is 2.
+
+EXAMPLES
+  xenbake-report /var/log/xenbaked/accounting.log
+  xenbake-report --from "2024-05-01 12:00:00" --to "2024-05-01 13:00:00" --format csv \
+      /var/log/xenbaked/accounting.log > noon.csv
+  xenbake-report --format json --svg week.svg accounting.log.1 accounting.log
+
+EXIT STATUS
+  0  reported
+  1  bad usage, or a log that cannot be read at all (missing, not a log, another version)
+  2  a log is damaged part-way: everything before the damage was reported
+)HELP";
+
+struct Options {
+  std::vector<std::string> logs;
+  std::string from;
+  std::string to;
+  std::string format = "table";
+  std::string output = "-";
+  std::string svg;
+  size_t max_domains = 8;
+};
+
+bool WriteFile(const std::string& path, const std::string& text) {
+  if (path == "-") {
+    return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() &&
+           std::fflush(stdout) == 0;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+std::optional<ReportPeriod> ParsePeriod(const Options& o) {
+  ReportPeriod period;
+  for (const auto& [text, field, flag] : {std::tuple{&o.from, &period.from_unix_ns, "--from"},
+                                          std::tuple{&o.to, &period.to_unix_ns, "--to"}}) {
+    if (text->empty()) continue;
+    *field = ParseTimeArgument(*text);
+    if (!*field) {
+      fmt::print(stderr,
+                 "xenbake-report: {} {}: expected a UTC time such as 2024-05-01T12:00:00Z or "
+                 "Unix seconds\n",
+                 flag, *text);
+      return std::nullopt;
+    }
+  }
+  if (period.from_unix_ns && period.to_unix_ns && *period.from_unix_ns > *period.to_unix_ns) {
+    fmt::print(stderr, "xenbake-report: --from is after --to\n");
+    return std::nullopt;
+  }
+  return period;
+}
+
+std::string Render(const Report& report, const std::string& format) {
+  if (format == "csv") return FormatCsv(report);
+  if (format == "json") return ReportJson(report).dump(2) + "\n";
+  return FormatTable(report);
+}
+
+int Run(const Options& o) {
+  const std::optional<ReportPeriod> period = ParsePeriod(o);
+  if (!period) return kExitFailed;
+  ReportBuilder builder(*period);
+  for (const std::string& path : o.logs) {
+    tracefmt::Result<tracefmt::AcctLogContents> contents = tracefmt::ReadAcctLogFile(path);
+    if (!contents) {
+      fmt::print(stderr, "xenbake-report: {}: {}\n", path, contents.error().Describe());
+      return kExitFailed;
+    }
+    builder.AddLog(path, *contents);
+  }
+  const Report report = builder.Build();
+  if (!WriteFile(o.output, Render(report, o.format))) {
+    fmt::print(stderr, "xenbake-report: cannot write {}\n", o.output);
+    return kExitFailed;
+  }
+  if (!o.svg.empty() &&
+      !WriteFile(o.svg, RenderSvgPlot(report, PlotOptions{o.max_domains, PlotOptions{}.max_points,
+                                                          PlotOptions{}.width}))) {
+    fmt::print(stderr, "xenbake-report: cannot write {}\n", o.svg);
+    return kExitFailed;
+  }
+  bool damaged = false;
+  for (const LogProblem& p : report.problems) {
+    if (p.truncated_tail) {
+      fmt::print(stderr, "xenbake-report: note: {}: {}; reported up to there\n", p.path,
+                 p.error.Describe());
+    } else {
+      fmt::print(stderr, "xenbake-report: {}: damaged: {}; the records before it are reported\n",
+                 p.path, p.error.Describe());
+      damaged = true;
+    }
+  }
+  if (report.log_dropped_records != 0) {
+    fmt::print(stderr,
+               "xenbake-report: the daemon dropped {} log records (disk full?): the log "
+               "is incomplete\n",
+               report.log_dropped_records);
+  }
+  return damaged ? kExitDamaged : kExitOk;
+}
+
+}  // namespace
+
+int ReportMain(int argc, char** argv) {
+  CLI::App app{kDescription, "xenbake-report"};
+  app.footer(kFooter);
+  Options o;
+  app.add_option("LOG", o.logs, "accounting logs, oldest first")->required();
+  app.add_option("--from", o.from, "start of the period (UTC)");
+  app.add_option("--to", o.to, "end of the period (UTC)");
+  app.add_option("-f,--format", o.format, "table, csv or json")
+      ->check(CLI::IsMember({"table", "csv", "json"}))
+      ->default_str("table");
+  app.add_option("-o,--output", o.output, "where the table/CSV/JSON goes; - for standard output")
+      ->default_str("-");
+  app.add_option("--svg", o.svg, "also plot CPU / wait / blocked % over time into this SVG file");
+  app.add_option("--max-domains", o.max_domains, "domains drawn in the plot (the busiest)")
+      ->check(CLI::Range(1, 10))
+      ->default_str("8");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitFailed;
+  }
+  return Run(o);
+}
+
+}  // namespace xenbake::report

@@ -1,0 +1,255 @@
+// xenbake-report over accounting logs written with tracefmt's own encoder: totals, periods,
+// the three text formats, the SVG plot, and damaged logs.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "report/report_format.h"
+#include "report/report_main.h"
+#include "report/report_model.h"
+#include "report/svg_writer.h"
+#include "tracefmt/acctlog.h"
+
+namespace xenbake::report {
+namespace {
+
+constexpr uint64_t kSecond = 1'000'000'000;
+constexpr uint64_t kStartUnixNs = 1'714'564'800 * kSecond;  // 2024-05-01 12:00:00 UTC
+
+tracefmt::AcctDomainRecord Interval(uint32_t domid, std::string name, uint64_t second,
+                                    uint64_t running, uint64_t runnable, uint64_t blocked) {
+  tracefmt::AcctDomainRecord d;
+  d.domid = domid;
+  d.vcpus = 1;
+  d.name = std::move(name);
+  d.window_start_ns = second * kSecond;
+  d.window_end_ns = (second + 1) * kSecond;
+  d.realtime_end_ns = kStartUnixNs + (second + 1) * kSecond;
+  d.running_ns = running;
+  d.runnable_ns = runnable;
+  d.blocked_ns = blocked;
+  d.dispatches = 10;
+  d.io_records = 3;
+  return d;
+}
+
+// 20 one-second windows: domain 1 spins (all running), domain 2 runs a quarter, waits a quarter
+// and sleeps half; domain 2 is destroyed at the end. `offsets` receives each frame's offset.
+std::vector<std::byte> SampleLog(std::vector<size_t>* offsets = nullptr) {
+  tracefmt::AcctLogHeader header;
+  header.created_realtime_ns = kStartUnixNs;
+  header.cpu_khz = 2'596'120;
+  header.host = "host-a";
+  std::vector<std::byte> log = tracefmt::EncodeAcctHeader(header);
+  const auto add = [&](const tracefmt::AcctRecord& r) {
+    if (offsets) offsets->push_back(log.size());
+    tracefmt::AppendAcctRecord(r, log);
+  };
+  for (uint64_t s = 0; s < 20; ++s) {
+    add(Interval(1, "g1", s, kSecond, 0, 0));
+    add(Interval(2, "g2", s, kSecond / 4, kSecond / 4, kSecond / 2));
+    tracefmt::AcctHostRecord host;
+    host.window_start_ns = s * kSecond;
+    host.window_end_ns = (s + 1) * kSecond;
+    host.realtime_end_ns = kStartUnixNs + (s + 1) * kSecond;
+    host.records = 1000;
+    host.lost_records = s == 5 ? 42 : 0;
+    add(host);
+  }
+  tracefmt::AcctDomainRecord final_record = Interval(2, "g2", 19, 0, 0, 0);
+  final_record.final_reason = tracefmt::AcctFinalReason::kDestroyed;
+  add(final_record);
+  return log;
+}
+
+Report Build(const std::vector<std::byte>& log, ReportPeriod period = {}) {
+  tracefmt::Result<tracefmt::AcctLogContents> contents = tracefmt::ReadAcctLog(log);
+  EXPECT_TRUE(contents.ok());
+  ReportBuilder builder(period);
+  builder.AddLog("test.log", *contents);
+  return builder.Build();
+}
+
+TEST(ReportBuilder, SumsIntervalsPerDomain) {
+  const Report r = Build(SampleLog());
+  EXPECT_EQ(r.host, "host-a");
+  EXPECT_EQ(r.windows, 20u);
+  EXPECT_EQ(r.period_ns, 20 * kSecond);
+  EXPECT_EQ(r.trace_records, 20'000u);
+  EXPECT_EQ(r.lost_records, 42u);
+  ASSERT_EQ(r.domains.size(), 2u);
+  EXPECT_EQ(r.domains[0].domid, 1u);
+  EXPECT_EQ(r.domains[0].totals.running_ns, 20 * kSecond);
+  EXPECT_DOUBLE_EQ(Percent(r.domains[0].totals.running_ns, r.period_ns), 100.0);
+  EXPECT_DOUBLE_EQ(Percent(r.domains[1].totals.runnable_ns, r.period_ns), 25.0);
+  EXPECT_DOUBLE_EQ(Percent(r.domains[1].totals.blocked_ns, r.period_ns), 50.0);
+  EXPECT_EQ(r.domains[1].totals.dispatches, 200u);
+  EXPECT_TRUE(r.domains[1].destroyed);
+  EXPECT_FALSE(r.domains[0].destroyed);
+  EXPECT_EQ(r.first_unix_ns, kStartUnixNs);
+  EXPECT_EQ(r.last_unix_ns, kStartUnixNs + 20 * kSecond);
+}
+
+TEST(ReportBuilder, KeepsOnlyWindowsEndingInThePeriod) {
+  const Report r =
+      Build(SampleLog(), ReportPeriod{kStartUnixNs + 6 * kSecond, kStartUnixNs + 10 * kSecond});
+  EXPECT_EQ(r.windows, 5u);  // windows ending at 6, 7, 8, 9, 10 s
+  EXPECT_EQ(r.period_ns, 5 * kSecond);
+  EXPECT_EQ(r.domains[0].totals.running_ns, 5 * kSecond);
+  EXPECT_EQ(r.lost_records, 42u);        // the window ending at 6 s
+  EXPECT_FALSE(r.domains[1].destroyed);  // destroyed after the period
+}
+
+TEST(ParseTimeArgument, ReadsUtcTimesAndUnixSeconds) {
+  EXPECT_EQ(ParseTimeArgument("2024-05-01T12:00:00Z"), kStartUnixNs);
+  EXPECT_EQ(ParseTimeArgument("2024-05-01 12:00:00"), kStartUnixNs);
+  EXPECT_EQ(ParseTimeArgument("2024-05-01"), kStartUnixNs - 12 * 3600 * kSecond);
+  EXPECT_EQ(ParseTimeArgument("1714564800"), kStartUnixNs);
+  EXPECT_EQ(ParseTimeArgument("1714564800.5"), kStartUnixNs + kSecond / 2);
+  EXPECT_FALSE(ParseTimeArgument("yesterday").has_value());
+  EXPECT_FALSE(ParseTimeArgument("2024-13-01").has_value());
+  EXPECT_EQ(FormatUnixTime(kStartUnixNs), "2024-05-01 12:00:00");
+}
+
+TEST(FormatCsv, OneRowPerDomainWithPercentages) {
+  const std::string csv = FormatCsv(Build(SampleLog()));
+  std::istringstream lines(csv);
+  std::string header, one, two, extra;
+  std::getline(lines, header);
+  std::getline(lines, one);
+  std::getline(lines, two);
+  EXPECT_FALSE(std::getline(lines, extra));
+  EXPECT_EQ(header.rfind("domid,instance,name,", 0), 0u);
+  EXPECT_EQ(one.rfind("1,0,\"g1\",0,20,", 0), 0u) << one;
+  EXPECT_NE(one.find(",100.0000,0.0000,0.0000,"), std::string::npos) << one;
+  EXPECT_NE(two.find(",25.0000,25.0000,50.0000,"), std::string::npos) << two;
+}
+
+TEST(ReportJson, CarriesTotalsAndPercentages) {
+  const nlohmann::json j = ReportJson(Build(SampleLog()));
+  EXPECT_EQ(j["windows"], 20);
+  EXPECT_EQ(j["domains"][1]["name"], "g2");
+  EXPECT_DOUBLE_EQ(j["domains"][1]["wait_pct"].get<double>(), 25.0);
+  EXPECT_TRUE(j["problems"].empty());
+}
+
+TEST(FormatTable, NamesDomainsByIdAndName) {
+  const std::string table = FormatTable(Build(SampleLog()));
+  EXPECT_NE(table.find("host host-a"), std::string::npos) << table;
+  EXPECT_NE(table.find("2024-05-01 12:00:00 .. 2024-05-01 12:00:20 UTC"), std::string::npos);
+  EXPECT_NE(table.find("    1 g1 "), std::string::npos) << table;
+  EXPECT_NE(table.find("(destroyed)"), std::string::npos);
+}
+
+TEST(RenderSvgPlot, DrawsThreePanelsWithALineEachPerDomain) {
+  const std::string svg = RenderSvgPlot(Build(SampleLog()));
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  size_t polylines = 0;
+  for (size_t at = svg.find("<polyline"); at != std::string::npos;
+       at = svg.find("<polyline", at + 1)) {
+    ++polylines;
+  }
+  EXPECT_EQ(polylines, 6u);  // 3 panels × 2 domains, no gaps
+  EXPECT_NE(svg.find("domain 1 (g1)"), std::string::npos);
+  EXPECT_NE(svg.find("CPU %"), std::string::npos);
+}
+
+TEST(RenderSvgPlot, EscapesNames) {
+  tracefmt::AcctLogHeader header;
+  header.host = "h";
+  std::vector<std::byte> log = tracefmt::EncodeAcctHeader(header);
+  tracefmt::AppendAcctRecord(Interval(3, "<script>&", 0, kSecond, 0, 0), log);
+  const std::string svg = RenderSvgPlot(Build(log));
+  EXPECT_EQ(svg.find("<script>"), std::string::npos);
+  EXPECT_NE(svg.find("&lt;script&gt;&amp;"), std::string::npos);
+}
+
+TEST(ReportBuilder, ADamagedLogKeepsTheRecordsBeforeTheDamage) {
+  std::vector<size_t> offsets;
+  std::vector<std::byte> log = SampleLog(&offsets);
+  const size_t damaged_at = offsets[30];    // the 11th second's first record
+  log[damaged_at + 14] ^= std::byte{0xff};  // inside its payload: its CRC no longer matches
+  const Report r = Build(log);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_FALSE(r.problems[0].truncated_tail);
+  EXPECT_EQ(r.problems[0].error.offset, damaged_at);
+  EXPECT_EQ(r.windows, 10u);
+  EXPECT_EQ(r.domains[0].totals.running_ns, 10 * kSecond);
+}
+
+std::string WriteLog(const std::string& name, const std::vector<std::byte>& bytes) {
+  const std::string path = testing::TempDir() + "/" + name;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  return path;
+}
+
+int RunMain(std::vector<std::string> args) {
+  args.insert(args.begin(), "xenbake-report");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  return ReportMain(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(ReportMain, WritesJsonAndSvg) {
+  const std::string log = WriteLog("report_ok.log", SampleLog());
+  const std::string out = testing::TempDir() + "/report_ok.json";
+  const std::string svg = testing::TempDir() + "/report_ok.svg";
+  EXPECT_EQ(
+      RunMain({"--format", "json", "-o", out, "--svg", svg, "--from", "2024-05-01T12:00:10Z", log}),
+      0);
+  const nlohmann::json j = nlohmann::json::parse(ReadText(out));
+  EXPECT_EQ(j["windows"], 11);
+  EXPECT_NE(ReadText(svg).find("</svg>"), std::string::npos);
+}
+
+TEST(ReportMain, ExitsNonZeroOnADamagedLogButReportsWhatCameBefore) {
+  std::vector<size_t> offsets;
+  std::vector<std::byte> bytes = SampleLog(&offsets);
+  bytes[offsets[30] + 14] ^= std::byte{0xff};
+  const std::string log = WriteLog("report_damaged.log", bytes);
+  const std::string out = testing::TempDir() + "/report_damaged.json";
+  EXPECT_EQ(RunMain({"--format", "json", "-o", out, log}), 2);
+  const nlohmann::json j = nlohmann::json::parse(ReadText(out));
+  EXPECT_EQ(j["windows"], 10);
+  ASSERT_EQ(j["problems"].size(), 1u);
+  EXPECT_EQ(j["problems"][0]["offset"], offsets[30]);
+}
+
+TEST(ReportMain, AnUnfinishedLastRecordIsOnlyANote) {
+  std::vector<std::byte> bytes = SampleLog();
+  bytes.resize(bytes.size() - 5);  // the writer was killed inside the last record
+  const std::string log = WriteLog("report_cut.log", bytes);
+  const std::string out = testing::TempDir() + "/report_cut.csv";
+  EXPECT_EQ(RunMain({"--format", "csv", "-o", out, log}), 0);
+  EXPECT_NE(ReadText(out).find("\"g2\""), std::string::npos);
+}
+
+TEST(ReportMain, RefusesWhatIsNotALog) {
+  const std::string log = WriteLog("report_garbage.log", std::vector<std::byte>(100));
+  EXPECT_EQ(RunMain({log}), 1);
+  EXPECT_EQ(RunMain({"/nonexistent/accounting.log"}), 1);
+  const std::string ok = WriteLog("report_ok2.log", SampleLog());
+  EXPECT_EQ(RunMain({"--from", "noon", ok}), 1);
+  EXPECT_EQ(RunMain({"--from", "2024-05-02", "--to", "2024-05-01", ok}), 1);
+}
+
+TEST(XmlEscape, EscapesMarkup) {
+  EXPECT_EQ(XmlEscape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
+}
+
+}  // namespace
+}  // namespace xenbake::report
