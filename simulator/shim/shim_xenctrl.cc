@@ -168,6 +168,32 @@ void* xc_map_foreign_pages(xc_interface* xch, uint32_t dom, int prot, const xen_
   return xch->conn.MapFrames(frames.data(), frames.size(), prot, nullptr);
 }
 
+// Only the trace-buffer sysctl exists here (dom0 tools read buffer_mfn/size/evt_mask with it).
+int xc_sysctl(xc_interface* xch, struct xen_sysctl* sysctl) {
+  if (sysctl->cmd != XEN_SYSCTL_tbuf_op) return Fail(ENOSYS);
+  xen_sysctl_tbuf_op& op = sysctl->u.tbuf_op;
+  switch (op.cmd) {
+    case XEN_SYSCTL_TBUFOP_get_info: {
+      SimReply reply;
+      if (!xch->conn.Call(SimOp::kTbufGetInfo, 0, 0, {}, reply)) return -1;
+      op.evt_mask = reply.values[0];
+      op.buffer_mfn = reply.values[1];
+      op.size = reply.values[2];
+      return 0;
+    }
+    case XEN_SYSCTL_TBUFOP_set_evt_mask:
+      return Control(xch, SimOp::kTbufSetEvtMask, op.evt_mask);
+    case XEN_SYSCTL_TBUFOP_set_size:
+      return Control(xch, SimOp::kTbufSetSize, op.size);
+    case XEN_SYSCTL_TBUFOP_enable:
+      return Control(xch, SimOp::kTbufEnable);
+    case XEN_SYSCTL_TBUFOP_disable:
+      return Control(xch, SimOp::kTbufDisable);
+    default:  // set_cpu_mask needs a guest handle: use xc_tbuf_set_cpu_mask
+      return Fail(ENOSYS);
+  }
+}
+
 int xc_domain_getinfolist(xc_interface* xch, uint32_t first_domain, unsigned int max_domains,
                           xc_domaininfo_t* info) {
   std::vector<SimDomainEntry> entries(max_domains);

@@ -189,7 +189,9 @@ TraceOutcome TraceProducer::TraceBytes(uint32_t cpu, uint32_t event, uint64_t ts
       static_cast<uint8_t>(std::min<size_t>((extra.size() + 3) / 4, tracefmt::kMaxExtraWords));
   rec.has_tsc = with_tsc;
   rec.tsc = with_tsc ? tsc : 0;
-  std::memcpy(rec.extra.data(), extra.data(), std::min<size_t>(extra.size(), 4u * rec.extra_words));
+  if (!extra.empty())  // an empty span may have a null data(): memcpy must not see it
+    std::memcpy(rec.extra.data(), extra.data(),
+                std::min<size_t>(extra.size(), 4u * rec.extra_words));
 
   // prod and cons are read once, as Xen's helpers each read them once; the consumer only ever
   // moves cons forward, so a later read could only find more room.

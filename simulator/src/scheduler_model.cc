@@ -49,6 +49,10 @@ tracefmt::Status ValidateWorkload(const WorkloadConfig& config) {
   using tracefmt::ErrorCode;
   using tracefmt::MakeError;
   if (config.cpu_ids.empty()) return MakeError(ErrorCode::kInvalidArgument, "no CPUs");
+  std::vector<uint32_t> ids = config.cpu_ids;
+  std::sort(ids.begin(), ids.end());
+  if (std::adjacent_find(ids.begin(), ids.end()) != ids.end())
+    return MakeError(ErrorCode::kInvalidArgument, "a CPU id is listed twice");
   if (config.domains == 0) return MakeError(ErrorCode::kInvalidArgument, "no Domain-0");
   if (config.vcpus_per_domain == 0 || config.vcpus_per_domain > 128)
     return MakeError(ErrorCode::kInvalidArgument, "vCPUs per domain must be 1-128");

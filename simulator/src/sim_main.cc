@@ -103,7 +103,8 @@ int Run(RunOptions& o) {
     w.burst_records = std::max<uint32_t>(w.burst_records, 20000);
   }
   o.host.boot_traced_ns = static_cast<uint64_t>(o.boot_ms * 1e6);
-  o.host.replay_speed = o.speed;
+  // A replay keeps capture time = simulated time; the real-time runner applies --speed.
+  o.host.replay_speed = 1.0;
   o.host.keep_produced_log = !o.produced_path.empty();
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.

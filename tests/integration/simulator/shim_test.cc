@@ -19,6 +19,7 @@ extern "C" {
 #include <xenctrl.h>
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
+#include <xenstore.h>
 }
 
 namespace simulator {
@@ -148,6 +149,38 @@ TEST_F(ShimTest, DomainListComesFromTheModel) {
   EXPECT_EQ(info[0].nr_online_vcpus, 2u);
   EXPECT_EQ(xc_domain_getinfolist(xch_, 2, 16, info), 2);
   EXPECT_EQ(info[0].domain, 2);
+}
+
+TEST_F(ShimTest, TbufSysctlReportsWhereTInfoIs) {
+  unsigned long mfn = 0, size = 0;
+  ASSERT_EQ(xc_tbuf_enable(xch_, 2, &mfn, &size), 0);
+  struct xen_sysctl sysctl {};
+  sysctl.cmd = XEN_SYSCTL_tbuf_op;
+  sysctl.u.tbuf_op.cmd = XEN_SYSCTL_TBUFOP_get_info;
+  ASSERT_EQ(xc_sysctl(xch_, &sysctl), 0);
+  EXPECT_EQ(sysctl.u.tbuf_op.buffer_mfn, mfn);
+  EXPECT_EQ(sysctl.u.tbuf_op.size, size);
+  EXPECT_EQ(sysctl.u.tbuf_op.evt_mask, tracefmt::ev::kAll);
+  sysctl.cmd = XEN_SYSCTL_physinfo;
+  EXPECT_EQ(xc_sysctl(xch_, &sysctl), -1);
+  EXPECT_EQ(errno, ENOSYS);
+}
+
+TEST_F(ShimTest, XenstoreNamesDomains) {
+  struct xs_handle* xs = xs_open(XS_OPEN_READONLY);
+  ASSERT_NE(xs, nullptr);
+  unsigned int len = 0;
+  char* name = static_cast<char*>(xs_read(xs, XBT_NULL, "/local/domain/0/name", &len));
+  ASSERT_NE(name, nullptr);
+  EXPECT_EQ(std::string(name, len), "Domain-0");
+  std::free(name);
+  name = static_cast<char*>(xs_read(xs, XBT_NULL, "/local/domain/2/name", &len));
+  ASSERT_NE(name, nullptr);
+  EXPECT_EQ(std::string(name, len), "guest-2");
+  std::free(name);
+  EXPECT_EQ(xs_read(xs, XBT_NULL, "/local/domain/99/name", &len), nullptr);
+  EXPECT_EQ(xs_read(xs, XBT_NULL, "/vm", &len), nullptr);
+  xs_close(xs);
 }
 
 }  // namespace
