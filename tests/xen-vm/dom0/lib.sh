@@ -32,10 +32,12 @@ guest_create() {
 # payload's own limit in /init is the real backstop.
 guest_wait_ready() {
     _log=/var/log/xen/console/guest-$1.log
-    _deadline=$(( $(cut -d. -f1 /proc/uptime) + ${2:-600} ))
+    read -r _up _ < /proc/uptime
+    _deadline=$(( ${_up%.*} + ${2:-600} ))
     while :; do
         _late=0
-        [ "$(cut -d. -f1 /proc/uptime)" -ge "$_deadline" ] && _late=1
+        read -r _up _ < /proc/uptime
+        [ "${_up%.*}" -ge "$_deadline" ] && _late=1
         # Look once more after the deadline passed: the marker may have come meanwhile.
         if grep -q "XENVM-GUEST-READY $1" "$_log" 2>/dev/null; then
             xenvm_log "guest $1 ready: $(grep "XENVM-GUEST-READY $1" "$_log" | sed -n 1p | tr -d '\r')"
