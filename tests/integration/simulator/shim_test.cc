@@ -141,6 +141,29 @@ TEST_F(ShimTest, VirqTbufIsAnEventChannelBoundOnce) {
   xenevtchn_close(xce);
 }
 
+TEST_F(ShimTest, AVirqRaisedWhileMaskedIsDeliveredOnUnmask) {
+  unsigned long mfn = 0, size = 0;
+  ASSERT_EQ(xc_tbuf_enable(xch_, 2, &mfn, &size), 0);
+  xenevtchn_handle* xce = xenevtchn_open(nullptr, 0);
+  ASSERT_NE(xce, nullptr);
+  const int port = xenevtchn_bind_virq(xce, VIRQ_TBUF);
+  ASSERT_GE(port, 0);
+  auto notifications = [&] { return host_->TruthSnapshot().cpus[0].trace.notifications; };
+  while (notifications() == 0) host_->Advance(1'000'000);
+  pollfd p{xenevtchn_fd(xce), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, -1), 1);
+  ASSERT_EQ(xenevtchn_pending(xce), port);
+  // Consume CPU 0's buffer so that it crosses half full again while the port is still masked.
+  std::span<std::byte> buf = host_->CpuBuffer(0);
+  tracefmt::Store32(buf.data(), tracefmt::Load32(buf.data() + 4));
+  while (notifications() < 2) host_->Advance(1'000'000);
+  EXPECT_EQ(::poll(&p, 1, 0), 0);  // masked: nothing new to read, whenever the server gets to it
+  ASSERT_EQ(xenevtchn_unmask(xce, static_cast<evtchn_port_t>(port)), 0);
+  ASSERT_EQ(::poll(&p, 1, -1), 1);
+  EXPECT_EQ(xenevtchn_pending(xce), port);
+  xenevtchn_close(xce);
+}
+
 TEST_F(ShimTest, DomainListComesFromTheModel) {
   xc_domaininfo_t info[16];
   const int n = xc_domain_getinfolist(xch_, 0, 16, info);
