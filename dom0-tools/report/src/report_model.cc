@@ -76,7 +76,7 @@ void ReportBuilder::Add(const tracefmt::AcctRecord& record, size_t log_index) {
     }
     if (!InPeriod(d->realtime_end_ns) || d->window_end_ns <= d->window_start_ns) return;
     const uint64_t window_ns = d->window_end_ns - d->window_start_ns;
-    windows_.try_emplace({log_index, d->window_start_ns, d->window_end_ns}, window_ns);
+    NoteWindow(log_index, d->window_end_ns, window_ns);
     const size_t index = DomainIndex(*d);
     DomainTotalsRow& row = report_.domains[index];
     ++row.intervals;
@@ -92,10 +92,18 @@ void ReportBuilder::Add(const tracefmt::AcctRecord& record, size_t log_index) {
     report_.last_unix_ns = std::max(report_.last_unix_ns, d->realtime_end_ns);
   } else if (const auto* h = std::get_if<tracefmt::AcctHostRecord>(&record)) {
     if (!InPeriod(h->realtime_end_ns)) return;
+    if (h->window_end_ns > h->window_start_ns) {
+      NoteWindow(log_index, h->window_end_ns, h->window_end_ns - h->window_start_ns);
+    }
     report_.trace_records += h->records;
     report_.lost_records += h->lost_records;
     report_.log_dropped_records = std::max(report_.log_dropped_records, h->log_dropped_records);
   }
+}
+
+void ReportBuilder::NoteWindow(size_t log_index, uint64_t window_end_ns, uint64_t length_ns) {
+  uint64_t& known = windows_[{log_index, window_end_ns}];
+  known = std::max(known, length_ns);
 }
 
 Report ReportBuilder::Build() const {

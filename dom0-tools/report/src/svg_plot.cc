@@ -19,6 +19,7 @@ constexpr double kPanelHeight = 190;
 constexpr double kPanelGap = 50;
 constexpr size_t kPanels = 3;
 constexpr size_t kXTicks = 6;
+constexpr int kYDivisions = 5;  // every axis maximum below divides into round steps
 constexpr std::array<std::string_view, 10> kPalette = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                                        "#9467bd", "#8c564b", "#e377c2", "#17becf",
                                                        "#7f7f7f", "#bcbd22"};
@@ -117,9 +118,10 @@ std::string RenderSvgPlot(const Report& r, const PlotOptions& o) {
     const auto y_of = [&](double pct) { return top + kPanelHeight * (1.0 - pct / y_max); };
     svg.Text(kLeft, top - 8, kPanelsShown[k].title, TextStyle::Sized(13).Bold());
     svg.Rect(kLeft, top, plot_width, kPanelHeight, "#fafafa", "#999999");
-    for (int g = 0; g <= 4; ++g) {
-      const double pct = y_max * g / 4.0;
-      svg.Line(kLeft, y_of(pct), kLeft + plot_width, y_of(pct), "#dddddd", 1, g != 0 && g != 4);
+    for (int g = 0; g <= kYDivisions; ++g) {
+      const double pct = y_max * g / kYDivisions;
+      svg.Line(kLeft, y_of(pct), kLeft + plot_width, y_of(pct), "#dddddd", 1,
+               g != 0 && g != kYDivisions);
       svg.Text(kLeft - 6, y_of(pct) + 4, fmt::format("{:g}", pct), TextStyle::Sized(11).End());
     }
     for (size_t t = 0; t <= kXTicks; ++t) {

@@ -106,6 +106,19 @@ TEST(ReportBuilder, KeepsOnlyWindowsEndingInThePeriod) {
   EXPECT_FALSE(r.domains[1].destroyed);  // destroyed after the period
 }
 
+TEST(ReportBuilder, ADomainBornInsideAWindowDoesNotAddToThePeriod) {
+  tracefmt::AcctLogHeader header;
+  std::vector<std::byte> log = tracefmt::EncodeAcctHeader(header);
+  tracefmt::AppendAcctRecord(Interval(1, "old", 0, kSecond, 0, 0), log);
+  tracefmt::AcctDomainRecord born = Interval(2, "new", 0, kSecond / 2, 0, 0);
+  born.window_start_ns = kSecond / 2;  // first seen half-way through the window
+  tracefmt::AppendAcctRecord(born, log);
+  const Report r = Build(log);
+  EXPECT_EQ(r.windows, 1u);
+  EXPECT_EQ(r.period_ns, kSecond);
+  EXPECT_DOUBLE_EQ(Percent(r.domains[1].totals.running_ns, r.period_ns), 50.0);
+}
+
 TEST(ParseTimeArgument, ReadsUtcTimesAndUnixSeconds) {
   EXPECT_EQ(ParseTimeArgument("2024-05-01T12:00:00Z"), kStartUnixNs);
   EXPECT_EQ(ParseTimeArgument("2024-05-01 12:00:00"), kStartUnixNs);

@@ -88,8 +88,12 @@ class ReportBuilder {
   ReportPeriod period_;
   Report report_;
   std::map<std::pair<uint32_t, uint64_t>, size_t> index_;  // (domid, instance) -> row
-  // Distinct windows selected, by (log, engine start, engine end): the period is their sum.
-  std::map<std::tuple<size_t, uint64_t, uint64_t>, uint64_t> windows_;
+  // Records a window by its end. A domain first seen inside a window has a record starting where
+  // it appeared, so a window's length is the longest record (or the host record) ending there.
+  void NoteWindow(size_t log_index, uint64_t window_end_ns, uint64_t length_ns);
+
+  // Distinct windows selected, by (log, engine end) -> length: the period is their sum.
+  std::map<std::pair<size_t, uint64_t>, uint64_t> windows_;
   size_t logs_ = 0;
 };
 

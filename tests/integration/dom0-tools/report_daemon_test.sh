@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# xenbake-report on a log the daemon really wrote: xenbaked on its simulator for a few seconds
+# with --log-dir, then the report as table, CSV, JSON and SVG; and a damaged copy of the log.
+#
+# Usage: report_daemon_test.sh XENBAKED XENBAKE_REPORT
+set -euo pipefail
+xenbaked="$1"
+report="$2"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+fail() {
+  echo "FAIL: $*"
+  tail -20 "$work/daemon.log" 2>/dev/null || true
+  exit 1
+}
+
+timeout 120 "$xenbaked" --simulate --sim-domains 3 --sim-vcpus 2 --sim-cpus 2 --duration 4 \
+  --interval-ms 200 --windows 1,10 --log-dir "$work" --quiet >"$work/daemon.log" 2>&1 ||
+  fail "the daemon failed"
+log="$work/accounting.log"
+[ -s "$log" ] || fail "no accounting log"
+
+"$report" "$log" >"$work/table" || fail "table failed"
+grep -q "Domain-0" "$work/table" || fail "table without Domain-0: $(cat "$work/table")"
+"$report" --format csv "$log" >"$work/csv" || fail "csv failed"
+"$report" --format json --svg "$work/plot.svg" "$log" >"$work/json" || fail "json failed"
+python3 - "$work/json" "$work/csv" "$work/plot.svg" <<'PY' || fail "report content"
+import csv, json, sys, xml.dom.minidom
+report = json.load(open(sys.argv[1]))
+assert report["windows"] >= 2, report["windows"]
+assert report["period_ns"] > 0
+domains = {d["domid"]: d for d in report["domains"]}
+assert 0 in domains and 32767 in domains, sorted(domains)
+for d in report["domains"]:
+    for key in ("cpu_pct", "wait_pct", "blocked_pct"):
+        assert 0 <= d[key] <= 100.0 * 2 + 1e-6, (d["domid"], key, d[key])  # 2 vCPUs at most
+# Every CPU's time is somebody's: running over all domains, idle included, is the CPUs' time.
+total_running = sum(d["running_ns"] for d in report["domains"])
+assert abs(total_running - 2 * report["period_ns"]) <= 0.01 * 2 * report["period_ns"], \
+    (total_running, report["period_ns"])
+rows = list(csv.DictReader(open(sys.argv[2])))
+assert len(rows) == len(report["domains"])
+svg = xml.dom.minidom.parse(sys.argv[3])  # well-formed XML
+assert svg.getElementsByTagName("polyline"), "no lines in the plot"
+PY
+
+# Damage one byte in the middle: the records before it are still reported, exit status 2.
+size=$(stat -c %s "$log")
+cp "$log" "$work/damaged.log"
+printf '\xff\xff\xff\xff' | dd of="$work/damaged.log" bs=1 seek=$((size / 2)) conv=notrunc status=none
+status=0
+"$report" --format json "$work/damaged.log" >"$work/damaged.json" 2>"$work/err" || status=$?
+[ "$status" = 2 ] || fail "damaged log: exit $status, expected 2"
+grep -q "damaged" "$work/err" || fail "no message for the damage: $(cat "$work/err")"
+grep -q "byte" "$work/err" || fail "no offset in the message: $(cat "$work/err")"
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['windows'] >= 1" \
+  "$work/damaged.json" || fail "nothing reported before the damage"
+echo "PASS"
