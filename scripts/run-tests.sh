@@ -30,8 +30,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir build-asan --output-on-failure -j 2 --timeout 1800
 
 step "fuzzers"
-scripts/build.sh build-fuzz -DXENBAKED_FUZZ=ON -DXENBAKED_TESTS=OFF -DXENBAKED_BENCHMARKS=OFF \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 tests/fuzz/run-fuzzers.sh build-fuzz "${XENBAKED_FUZZ_SECONDS:-60}"
 
 if [ "${XENBAKED_SKIP_XEN_VM:-0}" != 1 ]; then
