@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # tests/xen-vm/lib.sh — host-side helpers shared by run.sh and mkguests.sh.
 # Sourced, not executed. Callers have `set -euo pipefail` on.
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 XENVM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 xenvm_log() { printf '[xen-vm] %s\n' "$*" >&2; }

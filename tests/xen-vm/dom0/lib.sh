@@ -1,8 +1,9 @@
+# shellcheck shell=sh
 # /usr/lib/xenvm/lib.sh in dom0 — helpers for payloads (busybox sh). Source it with
 #   . "$XENVM_LIB"
 # Environment a payload gets from /init:
 #   RESULTS    directory whose contents end up in the host's OUT_DIR (cwd of the payload)
-#   GUEST_DIR  where the guests' NAME.cfg, NAME.cpio.gz and vmlinuz are
+#   GUEST_DIR  where the guests' NAME.cfg, NAME.cpio.gz and kernel (vmlinux) are
 #   XENVM_LIB  this file
 # plus every --env KEY=VALUE given to run.sh. The payload's stdout/stderr go to
 # $RESULTS/xenvm/payload.log (and the console); a non-zero exit fails run.sh.

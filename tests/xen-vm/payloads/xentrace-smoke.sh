@@ -7,6 +7,7 @@
 # xentrace binds VIRQ_TBUF; Xen allows one binder, so a payload that runs xenbaked must
 # not run xentrace at the same time.
 set -u
+# shellcheck source=SCRIPTDIR/../dom0/lib.sh
 . "$XENVM_LIB"
 
 # sleeper first: the spinner, once up, takes a whole CPU and slows whatever boots after it.
