@@ -127,7 +127,7 @@ std::string OverflowTableMarkdown(const std::vector<OverflowPoint>& points) {
 }
 
 std::string OverflowSvg(const std::vector<OverflowPoint>& points) {
-  constexpr double kW = 720, kH = 440, kLeft = 70, kRight = 170, kTop = 40, kBottom = 60;
+  constexpr double kW = 770, kH = 440, kLeft = 70, kRight = 200, kTop = 40, kBottom = 60;
   constexpr double kXMin = 0.1, kXMax = 10;  // latency / bound, log scale
   const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
   auto x_of = [&](double r) {
