@@ -32,7 +32,7 @@ COLUMNS
   ID NAME     domain id and its name (sanitised: control and bidi characters shown as ?)
   VCPU        vCPUs
   CPU%        time running, % of one physical CPU (2 vCPUs busy = 200%), 1 s / 10 s
-  WAIT%       time runnable but not running: waiting for a physical CPU (steal time)
+  WAIT        time runnable but not running: waiting for a physical CPU (steal time)
   BLK%        time blocked (asleep)
   DISP/s      dispatches (switches into running) per second, 1 s window
   SLICE       mean run slice, 1 s window
