@@ -12,9 +12,7 @@
 #include "simulator/simulated_host.h"
 #include "xenbaked/daemon.h"
 #include "xenbaked/options_exit.h"
-#include "xenbaked/publish/accounting_log.h"
-#include "xenbaked/publish/acct_records.h"
-#include "xenbaked/publish/snapshot_writer.h"
+#include "xenbaked/publishers.h"
 #include "xenbaked/simulated_hypervisor.h"
 #include "xenbaked/xen_hypervisor.h"
 
@@ -35,61 +33,6 @@ void SetUpProcess(const DaemonOptions& o, Logger& log) {
       log.Warn("SCHED_FIFO: {}", tracefmt::MakeSystemError("sched_setscheduler").Describe());
   }
 }
-
-// The accounting log as a publisher: interval records for each closed window of the first
-// length, a final record per destroyed domain, shutdown records at exit.
-class AccountingLogPublisher final : public Publisher {
- public:
-  explicit AccountingLogPublisher(publish::AccountingLog log) : log_(std::move(log)) {}
-  std::string_view name() const override { return "accounting log"; }
-  tracefmt::Status Publish(const publish::PublishView& v) override {
-    names_ = v.names;
-    if (v.windows.length_count() > 0) {
-      for (const Window& w : v.windows.windows(0)) {
-        if (logged_any_ && w.index <= last_index_) continue;
-        for (const tracefmt::AcctRecord& r :
-             publish::IntervalRecords(w, v.realtime_ns, v.names, log_.stats()))
-          log_.Append(r);
-        last_index_ = w.index;
-        logged_any_ = true;
-      }
-    }
-    return log_.Flush();
-  }
-  void OnFinal(const DomainTotals& d, uint64_t realtime_ns) override {
-    log_.Append(
-        publish::FinalRecord(d, tracefmt::AcctFinalReason::kDestroyed, realtime_ns, names_));
-  }
-  tracefmt::Status Reopen() override { return log_.Reopen(); }
-  tracefmt::Status Close(const publish::PublishView& v) override {
-    (void)Publish(v);
-    for (const tracefmt::AcctRecord& r : publish::ShutdownRecords(v.totals, v.realtime_ns, v.names))
-      log_.Append(r);
-    return log_.Close();
-  }
-
- private:
-  publish::AccountingLog log_;
-  publish::DomainNames names_;
-  uint64_t last_index_ = 0;
-  bool logged_any_ = false;
-};
-
-// The shared-memory snapshot as a publisher.
-class SnapshotPublisher final : public Publisher {
- public:
-  explicit SnapshotPublisher(publish::SnapshotWriter writer) : writer_(std::move(writer)) {}
-  std::string_view name() const override { return "shared-memory snapshot"; }
-  tracefmt::Status Publish(const publish::PublishView& v) override { return writer_.Publish(v); }
-  tracefmt::Status Close(const publish::PublishView& v) override {
-    tracefmt::Status st = writer_.Publish(v);
-    writer_.MarkStopped();
-    return st;
-  }
-
- private:
-  publish::SnapshotWriter writer_;
-};
 
 uint64_t RealtimeNs() {
   timespec ts{};
@@ -148,31 +91,14 @@ int Main(int argc, char** argv) {
   const bool live = !options.quiet && ::isatty(STDOUT_FILENO);
   Daemon daemon(io, scheduler, *hypervisor, options, log, live ? stdout : nullptr);
   if (host) daemon.OnBeforeFinalDrain([&host] { host->Stop(); });
-  if (!options.log_dir.empty()) {
-    auto khz = hypervisor->GetPhysInfo();
-    char hostname[256] = {};
-    ::gethostname(hostname, sizeof hostname - 1);
-    publish::AccountingLogConfig lc;
-    lc.path = options.log_dir + "/accounting.log";
-    lc.cpu_khz = khz ? khz->cpu_khz : 0;
-    lc.host = hostname;
-    auto acct_log = publish::AccountingLog::Open(lc, RealtimeNs);
-    if (!acct_log) {
-      log.Error("accounting log {}: {}", lc.path, acct_log.error().Describe());
-      return 1;
-    }
-    daemon.AddPublisher(std::make_unique<AccountingLogPublisher>(std::move(*acct_log)));
+  tracefmt::Result<PhysInfo> physinfo = hypervisor->GetPhysInfo();
+  if (!physinfo) {
+    log.Error("physinfo: {}", physinfo.error().Describe());
+    return 1;
   }
-  if (!options.shm_name.empty()) {
-    publish::SnapshotWriterConfig sc;
-    sc.path =
-        options.shm_name.starts_with("/dev/") ? options.shm_name : "/dev/shm/" + options.shm_name;
-    auto writer = publish::SnapshotWriter::Create(sc);
-    if (!writer) {
-      log.Error("shared-memory snapshot {}: {}", sc.path, writer.error().Describe());
-      return 1;
-    }
-    daemon.AddPublisher(std::make_unique<SnapshotPublisher>(std::move(*writer)));
+  if (auto endpoints = AddPublishers(daemon, io, options, *physinfo, log, RealtimeNs); !endpoints) {
+    log.Error("{}", endpoints.error().Describe());
+    return 1;
   }
   if (tracefmt::Status st = daemon.Start(); !st) {
     log.Error("start-up: {}", st.error().Describe());

@@ -66,7 +66,16 @@ DaemonOptions ParseOptions(int argc, char** argv) {
   app.add_option("--history", o.history, "Closed windows kept per length")
       ->check(CLI::Range(1u, 100000u));
   app.add_option("--shm-name", o.shm_name, "Shared-memory snapshot name (e.g. /xenbaked)");
-  app.add_option("--socket", o.socket_path, "Unix socket for the JSON API");
+  app.add_option("--socket", o.socket_path, "Unix socket for the JSON API (mode 0660)");
+  app.add_option("--socket-group", o.socket_group,
+                 "Group (name or number) that may use the socket (default: the daemon's)");
+  int metrics_port = -1;
+  app.add_option("--metrics-port", metrics_port,
+                 "Serve Prometheus metrics on this TCP port (default: off; 0 = any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->default_str("off");
+  app.add_option("--metrics-address", o.metrics_address,
+                 "Address the metrics endpoint binds (keep it local: no authentication)");
   app.add_option("--log-dir", o.log_dir, "Directory of the accounting log");
   app.add_option("--capture", o.capture_path, "Raw xentrace-format capture of everything drained");
   app.add_option("--log-level", level, "error, warning, notice, info, debug")
@@ -100,6 +109,7 @@ DaemonOptions ParseOptions(int argc, char** argv) {
     throw OptionsExit{app.exit(e)};
   }
   if (simulate) o.backend = "simulate";
+  if (metrics_port >= 0) o.metrics_port = static_cast<uint16_t>(metrics_port);
   o.initial_contents = initial == "account" ? InitialContents::kAccount : InitialContents::kDiscard;
   o.log_level = *ParseLogLevel(level);
   if (!tracefmt::ParseEventMask(o.event_mask)) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,9 +54,13 @@ struct DaemonOptions {
   uint32_t history = 10;
   // Paths ("" = off)
   std::string shm_name;
-  std::string socket_path;
+  std::string socket_path;   // Unix-socket JSON API
+  std::string socket_group;  // the socket's group, name or number ("" = the daemon's own)
   std::string log_dir;       // accounting log (accounting.log) lives here
   std::string capture_path;  // raw xentrace-format capture
+  // Prometheus endpoint: off unless a port is given (0 = any free port, logged).
+  std::optional<uint16_t> metrics_port;
+  std::string metrics_address = "127.0.0.1";
   // Process
   LogLevel log_level = LogLevel::kInfo;
   bool quiet = false;        // no live table

@@ -5,7 +5,7 @@
 // accounting and cannot slow the daemon (asynchronous, bounded connections, each with a deadline).
 // Boost.Beast is confined to metrics_server.cc.
 //
-//   auto metrics = MetricsServer::Start(io, {.port = 9121});   // 127.0.0.1 unless configured
+//   auto metrics = MetricsServer::Start(io, {.port = 9587});   // 127.0.0.1 unless configured
 //   each interval: (*metrics)->Publish(view);
 //   at shutdown:   (*metrics)->Stop();
 //
@@ -41,7 +41,7 @@ std::string EscapeLabelValue(std::string_view value);
 
 struct MetricsServerConfig {
   std::string address = "127.0.0.1";
-  uint16_t port = 9121;  // 0: any free port (tests); see port()
+  uint16_t port = 9587;  // 0: any free port (tests); see port()
   size_t max_connections = 16;
   uint32_t request_timeout_s = 10;  // a connection that has not sent its request by then is closed
 };
