@@ -18,27 +18,6 @@ namespace xenbaked {
 namespace {
 enum class Wake : uint8_t { kInterrupt, kTimer, kRepost, kDirect, kFinal };
 constexpr uint32_t kNoBudget = std::numeric_limits<uint32_t>::max();
-
-// tracefmt declares RingAnomalyName but does not define it yet; a local name keeps us linking.
-std::string_view AnomalyName(tracefmt::RingAnomaly anomaly) {
-  switch (anomaly) {
-    case tracefmt::RingAnomaly::kNone:
-      return "none";
-    case tracefmt::RingAnomaly::kProdMisaligned:
-      return "prod misaligned";
-    case tracefmt::RingAnomaly::kProdOutOfRange:
-      return "prod out of range";
-    case tracefmt::RingAnomaly::kConsMisaligned:
-      return "cons misaligned";
-    case tracefmt::RingAnomaly::kConsOutOfRange:
-      return "cons out of range";
-    case tracefmt::RingAnomaly::kOverfull:
-      return "overfull window";
-    case tracefmt::RingAnomaly::kCorruptRecord:
-      return "corrupt record";
-  }
-  return "unknown";
-}
 }  // namespace
 
 struct DrainLoop::Impl {
@@ -292,7 +271,8 @@ void DrainLoop::Impl::NoteAnomaly(CpuHealth& cpu, tracefmt::RingAnomaly anomaly,
   cpu.bytes_skipped += skipped;
   if (anomaly_limit.Allow(scheduler.NowNs())) {
     ++health.anomalies_logged;
-    log.Warn("cpu {}: ring anomaly {} ({} bytes skipped)", cpu.cpu, AnomalyName(anomaly), skipped);
+    log.Warn("cpu {}: ring anomaly {} ({} bytes skipped)", cpu.cpu,
+             tracefmt::RingAnomalyName(anomaly), skipped);
   }
 }
 
