@@ -1,7 +1,8 @@
 #!/bin/sh
 # The same xenbaked binary that runs in dom0, unmodified, against xenbake-sim through the libxen
 # shim (LD_PRELOAD). Passes when the daemon exits 0 and its raw capture holds every record the
-# simulator produced, in order per CPU, none missing and none extra (xenbake-sim check).
+# simulator produced, in order per CPU, none missing and none extra (xenbake-sim check), and its
+# socket API names the domains with the names xenstore (the shim) gives them.
 #   shim_run.sh XENBAKED XENBAKE_SIM LIBXENBAKE_SHIM
 set -eu
 xenbaked=$1 sim=$2 shim=$3
@@ -27,7 +28,42 @@ while [ ! -e "$work/ready" ]; do
 done
 
 XENBAKE_SIM="$work/mem" LD_PRELOAD="$shim" "$xenbaked" --backend xen --duration 3 --quiet \
-  --initial-contents account --capture "$work/capture.xt" --log-level info
+  --initial-contents account --capture "$work/capture.xt" --log-level info \
+  --socket "$work/run/api.sock" --interval-ms 200 &
+daemon_pid=$!
+# Ask the running daemon for its domains until a publication has named them (bounded by the
+# daemon's own --duration: once it exits the socket is gone and the client gives up).
+python3 - "$work/run/api.sock" "$daemon_pid" >"$work/names.json" <<'PY' || names_ok=no
+import json, os, socket, sys, time
+path, pid = sys.argv[1], int(sys.argv[2])
+def alive():
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline and alive():
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        s.sendall(b'{"cmd":"domains"}\n')
+        line = s.makefile().readline()
+        s.close()
+        answer = json.loads(line)
+        names = {d["domid"]: d["name"] for d in answer.get("data", [])}
+        if names.get(0) == "Domain-0" and names.get(1) == "guest-1":
+            print(json.dumps(names))
+            sys.exit(0)
+    except (OSError, ValueError):
+        pass
+    time.sleep(0.05)  # polling an external process; not a timing assertion
+print("no domain names from the socket API", file=sys.stderr)
+sys.exit(1)
+PY
+wait "$daemon_pid" || { echo "xenbaked failed" >&2; exit 1; }
+[ "${names_ok:-yes}" = yes ] || { echo "domain names did not come through the shim" >&2; exit 1; }
+echo "names: $(cat "$work/names.json")"
 wait "$sim_pid"
 sim_pid=
 "$sim" check --capture "$work/capture.xt" --reference "$work/produced.xt"
