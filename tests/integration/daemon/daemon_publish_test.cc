@@ -16,10 +16,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "../../unit/publish/fake_host.h"
 #include "simulator/simulated_host.h"
 #include "xenbaked/daemon.h"
+#include "xenbaked/options_exit.h"
 #include "xenbaked/publishers.h"
 #include "xenbaked/simulated_hypervisor.h"
 
@@ -269,6 +271,45 @@ TEST(DaemonPublishers, GroupsResolveByNumberAndName) {
   auto missing = ResolveGroup("no-such-group-xenbaked");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().Describe().find("no-such-group-xenbaked"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace xenbaked
+
+namespace xenbaked {
+namespace {
+
+DaemonOptions Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "xenbaked");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  return ParseOptions(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(DaemonOptionsForPublishers, SocketAndMetricsAreOffUnlessGiven) {
+  const DaemonOptions none = Parse({});
+  EXPECT_TRUE(none.socket_path.empty());
+  EXPECT_FALSE(none.metrics_port);
+  const DaemonOptions some = Parse({"--socket", "/run/x/api.sock", "--socket-group", "adm",
+                                    "--metrics-port", "9587", "--metrics-address", "::1"});
+  EXPECT_EQ(some.socket_path, "/run/x/api.sock");
+  EXPECT_EQ(some.socket_group, "adm");
+  ASSERT_TRUE(some.metrics_port);
+  EXPECT_EQ(*some.metrics_port, 9587);
+  EXPECT_EQ(some.metrics_address, "::1");
+  ASSERT_TRUE(Parse({"--metrics-port", "0"}).metrics_port);
+}
+
+TEST(DaemonOptionsForPublishers, BadValuesExitTwo) {
+  for (std::vector<std::string> bad :
+       {std::vector<std::string>{"--metrics-port", "70000"}, {"--no-such-option"}}) {
+    try {
+      Parse(bad);
+      ADD_FAILURE() << bad[0] << " was accepted";
+    } catch (const OptionsExit& e) {
+      EXPECT_EQ(e.code, 2) << bad[0];
+    }
+  }
 }
 
 }  // namespace
