@@ -27,7 +27,11 @@ while [ ! -e "$work/ready" ]; do
   sleep 0.05
 done
 
-XENBAKE_SIM="$work/mem" LD_PRELOAD="$shim" "$xenbaked" --backend xen --duration 3 --quiet \
+# In a sanitizer build the ASan runtime must come first in the library list, before the shim.
+preload="$shim"
+asan=$(ldd "$xenbaked" 2>/dev/null | grep -o '/[^ ]*libasan[^ ]*' | head -1 || true)
+[ -n "$asan" ] && preload="$asan:$shim"
+XENBAKE_SIM="$work/mem" LD_PRELOAD="$preload" "$xenbaked" --backend xen --duration 3 --quiet \
   --initial-contents account --capture "$work/capture.xt" --log-level info \
   --socket "$work/run/api.sock" --interval-ms 200 &
 daemon_pid=$!
