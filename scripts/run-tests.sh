@@ -27,6 +27,7 @@ step "build (ASan + UBSan)"
 scripts/build.sh build-asan -DXENBAKED_SANITIZE=ON -DXENBAKED_BENCHMARKS=OFF
 step "tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS="suppressions=$root/tests/lsan.supp" \
   ctest --test-dir build-asan --output-on-failure -j 2 --timeout 1800
 
 step "fuzzers"
