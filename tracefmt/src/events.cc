@@ -332,30 +332,4 @@ std::optional<PvHypercallV2> AsPvHypercallV2(const Record& rec) {
   return call;
 }
 
-bool IsIoEvent(const Record& rec) {
-  switch (rec.event) {
-    case ev::kHvmIoRead:
-    case ev::kHvmIoWrite:
-    case ev::kHvmIoportRead:
-    case ev::kHvmIoportWrite:
-    case ev::kHvmIomemRead:
-    case ev::kHvmIomemWrite:
-    case ev::kMemPageGrantMap:
-    case ev::kMemPageGrantUnmap:
-    case ev::kMemPageGrantTransfer:
-      return true;
-    case ev::kPvHypercallV2:
-    case ev::kPvHypercall:
-    case ev::kPvHypercallSubcall: {
-      // __HYPERVISOR_grant_table_op (20) and __HYPERVISOR_event_channel_op (32): the calls
-      // split-driver I/O is made of.
-      if (rec.extra_words < 1) return false;
-      const uint32_t op = rec.extra[0] & ~ev::kHypercallArgMask;
-      return op == 20 || op == 32;
-    }
-    default:
-      return false;
-  }
-}
-
 }  // namespace tracefmt

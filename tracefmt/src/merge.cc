@@ -10,7 +10,9 @@ namespace {
 // Chunks read at start to find the CPUs; xentrace writes every CPU's chunk each poll, so this
 // sees them all long before the limit. A CPU first met later still joins the merge.
 constexpr size_t kDiscoveryChunks = 4096;
-constexpr uint64_t kReleaseEveryChunks = 256;
+// How often (in chunk bytes scanned) the pages behind every CPU's head are handed back: together
+// with TraceFileReader's release step, this bounds the mapped pages held whatever the file size.
+constexpr uint64_t kReleaseEveryBytes = 1u << 20;
 }  // namespace
 
 MergedTraceReader::MergedTraceReader(TraceFileReader& file) : file_(file) {}
@@ -26,8 +28,7 @@ void MergedTraceReader::AddCursor(uint32_t cpu, uint64_t chunk_offset) {
   Cursor c;
   c.cpu = cpu;
   c.scan = chunk_offset;
-  cursors_.insert(it, c);
-  run_ = SIZE_MAX;  // indices moved
+  cursors_.insert(it, c);  // indices moved: Prepare sorts order_ again
 }
 
 void MergedTraceReader::Discover() {
@@ -35,7 +36,15 @@ void MergedTraceReader::Discover() {
   const auto file = file_.bytes();
   if (file.empty()) NoteError(EmptyFileError());
   uint64_t offset = 0;
+  uint64_t forgotten = 0;  // discovery's pages before this were handed back
   for (size_t n = 0; n < kDiscoveryChunks && offset < file.size(); ++n) {
+    // Discovery touches a header every few dozen KiB over up to hundreds of MiB: the pages go
+    // back as it goes, so memory stays flat from the start (they are read in again when the
+    // merge gets there).
+    if (offset - forgotten >= kReleaseEveryBytes) {
+      file_.Forget(forgotten, offset);
+      forgotten = offset;
+    }
     Result<Chunk> chunk = ParseChunk(file, offset);
     // Damage is reported when a cursor reaches it; a window cut short still has a CPU.
     const bool cut_short = !chunk && chunk.error().code == ErrorCode::kTruncated &&
@@ -49,7 +58,26 @@ void MergedTraceReader::Discover() {
     if (!chunk) break;
     offset += kChunkHeaderBytes + chunk->bytes.size();
   }
+  file_.Forget(forgotten, offset);
   for (Cursor& c : cursors_) Load(c);
+}
+
+void MergedTraceReader::Prepare() {
+  if (!discovered_) Discover();
+  while (!newcomers_.empty()) {
+    auto [cpu, offset] = newcomers_.back();
+    newcomers_.pop_back();
+    AddCursor(cpu, offset);
+    for (Cursor& c : cursors_) {
+      if (c.cpu == cpu) Load(c);
+    }
+  }
+  order_.clear();
+  for (Cursor& c : cursors_) {
+    if (c.has_head) order_.push_back(&c);
+  }
+  std::sort(order_.begin(), order_.end(), Before);
+  ComputeLimit();
 }
 
 bool MergedTraceReader::NextChunkFor(Cursor& c) {
@@ -74,10 +102,12 @@ bool MergedTraceReader::NextChunkFor(Cursor& c) {
     }
     c.scan = chunk.data_offset() + chunk.bytes.size();
     if (chunk.cpu == c.cpu) {
-      c.chunk = chunk.bytes;
+      c.data = chunk.bytes.data();
+      c.size = chunk.bytes.size();
       c.chunk_data_offset = chunk.data_offset();
       c.pos = 0;
-      if (++chunks_since_release_ >= kReleaseEveryChunks) ReleaseConsumed();
+      bytes_since_release_ += c.size;
+      if (bytes_since_release_ >= kReleaseEveryBytes) ReleaseConsumed();
       return true;
     }
     const bool known = std::any_of(cursors_.begin(), cursors_.end(),
@@ -91,24 +121,18 @@ bool MergedTraceReader::NextChunkFor(Cursor& c) {
 
 void MergedTraceReader::Load(Cursor& c) {
   for (;;) {
-    if (c.pos < c.chunk.size()) {
-      const size_t used = DecodeRecord(c.chunk.subspan(c.pos), c.head.rec);
-      if (used == 0) {
-        Chunk chunk;
-        chunk.cpu = c.cpu;
-        chunk.file_offset = c.chunk_data_offset - kChunkHeaderBytes;
-        chunk.bytes = c.chunk;
-        NoteError(RecordCutShortError(chunk, c.pos));
-        c.pos = c.chunk.size();
-        continue;
+    if (c.pos < c.size) {
+      if (PeekFast(c, c.head_tsc)) {
+        c.has_head = true;
+        return;
       }
-      c.head.cpu = c.cpu;
-      c.head.file_offset = c.chunk_data_offset + c.pos;
-      if (c.head.rec.has_tsc) c.last_tsc = c.head.rec.tsc;
-      c.head.tsc = c.last_tsc;
-      c.pos += used;
-      c.has_head = true;
-      return;
+      Chunk chunk;
+      chunk.cpu = c.cpu;
+      chunk.file_offset = c.chunk_data_offset - kChunkHeaderBytes;
+      chunk.bytes = {c.data, c.size};
+      NoteError(RecordCutShortError(chunk, c.pos));
+      c.pos = c.size;
+      continue;
     }
     if (!NextChunkFor(c)) {
       c.has_head = false;
@@ -118,51 +142,24 @@ void MergedTraceReader::Load(Cursor& c) {
 }
 
 void MergedTraceReader::ReleaseConsumed() {
-  chunks_since_release_ = 0;
+  bytes_since_release_ = 0;
   uint64_t lowest = file_.size();
   for (const Cursor& c : cursors_) {
-    if (c.has_head) lowest = std::min(lowest, c.head.file_offset);
+    if (c.has_head) lowest = std::min(lowest, c.chunk_data_offset + c.pos);
   }
   file_.Release(lowest);
 }
 
 bool MergedTraceReader::Next(MergedRecord& out) {
-  if (!discovered_) Discover();
-  while (!newcomers_.empty()) {
-    auto [cpu, offset] = newcomers_.back();
-    newcomers_.pop_back();
-    AddCursor(cpu, offset);
-    for (Cursor& c : cursors_) {
-      if (c.cpu == cpu) Load(c);
-    }
-  }
-  if (run_ < cursors_.size()) {
-    Cursor& c = cursors_[run_];
-    if (c.has_head && c.head.tsc < run_limit_) {
-      out = c.head;
-      Load(c);
-      return true;
-    }
-  }
-  // Pick the oldest head (the lower CPU on a tie) and note the oldest of the rest: the chosen
-  // CPU may run on, without comparing again, while it stays below that.
-  size_t best = SIZE_MAX;
-  uint64_t others = ~uint64_t{0};
-  for (size_t i = 0; i < cursors_.size(); ++i) {
-    const Cursor& c = cursors_[i];
-    if (!c.has_head) continue;
-    if (best == SIZE_MAX || c.head.tsc < cursors_[best].head.tsc) {
-      if (best != SIZE_MAX) others = std::min(others, cursors_[best].head.tsc);
-      best = i;
-    } else {
-      others = std::min(others, c.head.tsc);
-    }
-  }
-  if (best == SIZE_MAX) return false;
-  run_ = best;
-  run_limit_ = others;
-  out = cursors_[best].head;
-  Load(cursors_[best]);
+  if (NeedsPrepare()) Prepare();
+  if (order_.empty()) return false;
+  Cursor& c = *order_.front();
+  out.cpu = c.cpu;
+  out.tsc = c.head_tsc;
+  out.file_offset = c.chunk_data_offset + c.pos;
+  RecordRef{c.head_header, c.data + c.pos}.DecodeTo(out.rec);
+  Advance(c);
+  if (!c.has_head || c.head_tsc >= limit_) Reorder();
   return true;
 }
 
@@ -176,11 +173,14 @@ void LiveMerger::Push(uint32_t cpu, const Record& rec) {
   if (cpu >= queues_.size()) queues_.resize(cpu + 1);
   Queue& q = queues_[cpu];
   if (rec.has_tsc) q.last_tsc = rec.tsc;
-  MergedRecord m;
+  if (q.head > 0 && q.records.size() == q.records.capacity()) {  // reuse the emitted space
+    q.records.erase(q.records.begin(), q.records.begin() + static_cast<ptrdiff_t>(q.head));
+    q.head = 0;
+  }
+  MergedRecord& m = q.records.emplace_back();
   m.cpu = cpu;
   m.tsc = q.last_tsc;
   m.rec = rec;
-  q.records.push_back(m);
   ++pending_;
 }
 

@@ -1,9 +1,11 @@
 // The accounting engine: per-vCPU runstate machines over merged trace records.
 //
-// Hot path: Add() is called once per record, most of which are not scheduler records (credit2
-// bookkeeping, HVM exits, IRQs). It costs one per-CPU bookkeeping step and one switch on the
-// event's class+subclass; only scheduler, GEN, PV, HVM-handler and MEM records go further. No
-// allocation happens on the hot path except the first time a domain, vCPU or CPU is seen.
+// Hot path: Add()/AddRaw() is called once per record, most of which are not scheduler records
+// (hypercalls, credit2 bookkeeping, page faults, HVM exits). It costs one per-CPU bookkeeping
+// step, the hypercall test and one switch on the event's class+subclass; only scheduler, GEN,
+// dom0-op and I/O records go further, and a handler loads only the data words it uses (AddRaw
+// reads them in place, never copying the record). No allocation happens on the hot path except
+// the first time a domain, vCPU or CPU is seen.
 //
 // Storage is flat: a domid-indexed table of slot numbers, slots in one vector, each with a small
 // vector of vCPU states. Times are kept in TSC ticks and converted at Snapshot.
@@ -39,6 +41,16 @@ constexpr uint32_t kGroupHvmHandler = Group(ev::kHvmHandler);
 constexpr uint32_t kGroupMem = Group(ev::kMem);
 constexpr uint32_t kGroupPvEntry = Group(ev::kPvEntry);
 constexpr uint32_t kGroupPvSubcall = Group(ev::kPvSubcall);
+
+// Read access to a record's fields, the same for a decoded tracefmt::Record as for a
+// tracefmt::RecordRef left in place: the handlers below are written once, for both.
+struct DecodedView {
+  const tracefmt::Record& rec;
+  uint32_t event() const { return rec.event; }
+  uint32_t extra_words() const { return rec.extra_words; }
+  bool has_tsc() const { return rec.has_tsc; }
+  uint32_t Extra(uint32_t i) const { return rec.extra[i]; }
+};
 
 struct VcpuState {
   std::array<uint64_t, 4> ticks{};  // by Runstate
@@ -120,18 +132,27 @@ struct AccountingEngine::Impl {
   uint64_t next_instance = 1;
   AnomalyCounts anomalies;
 
-  void Add(uint32_t cpu, uint64_t tsc, const tracefmt::Record& rec);
+  // R: DecodedView or tracefmt::RecordRef. The hot path, small enough to inline into a loop:
+  // per-CPU bookkeeping and hypercalls here, every other event the engine uses in Dispatch.
+  template <typename R>
+  void Add(uint32_t cpu, uint64_t tsc, const R& rec);
+  template <typename R>
+  [[gnu::noinline]] void Dispatch(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec);
+  [[gnu::noinline]] CpuState* GrowCpus(uint32_t cpu);
+  [[gnu::noinline]] void FirstTsc(CpuState& c, uint64_t tsc);
 
   // --- per-record handlers ---
   void OnRunstateChange(CpuState& c, uint32_t cpu, uint64_t tsc, uint32_t event, uint32_t word);
-  void OnSchedVerbose(CpuState& c, uint64_t tsc, const tracefmt::Record& rec);
-  void OnGen(CpuState& c, uint32_t cpu, uint64_t tsc, const tracefmt::Record& rec);
+  template <typename R>
+  void OnSchedVerbose(CpuState& c, uint64_t tsc, const R& rec);
+  template <typename R>
+  void OnGen(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec);
+  void OnLostRecords(CpuState& c, uint32_t cpu, uint64_t tsc, const tracefmt::LostRecords& lost);
   void OnDomainAdd(uint32_t domid, uint64_t tsc);
   void OnDomainRemove(uint32_t domid, uint64_t tsc);
-  void OnGuestActivity(CpuState& c, const tracefmt::Record& rec);
+  void CountGuestActivity(CpuState& c, bool hypercall, bool io);
 
   // --- state helpers ---
-  CpuState* CpuFor(uint32_t cpu);
   DomainState* ActiveDomain(uint32_t domid, uint64_t tsc);
   VcpuState* ActiveVcpu(DomainState& d, uint32_t vcpu);
   void StartIncarnation(DomainState& d, uint64_t tsc);
@@ -148,18 +169,43 @@ struct AccountingEngine::Impl {
 // ------------------------------------------------------------------------------------------------
 // Hot path
 
-inline CpuState* AccountingEngine::Impl::CpuFor(uint32_t cpu) {
-  if (cpu < cpu_count) [[likely]]
-    return &cpus[cpu];
+inline void AccountingEngine::Impl::CountGuestActivity(CpuState& c, bool hypercall, bool io) {
+  c.hypercalls += hypercall;
+  c.io_records += io;
+  if (c.current_slot == kNoSlot) {
+    ++c.unattributed;
+    return;
+  }
+  DomainState& d = slots[c.current_slot];
+  d.hypercalls += hypercall;
+  d.io_records += io;
+}
+
+CpuState* AccountingEngine::Impl::GrowCpus(uint32_t cpu) {
   if (cpu > kMaxCpuId) return nullptr;
   cpus.resize(cpu + 1);
   cpu_count = cpu + 1;
   return &cpus[cpu];
 }
 
-void AccountingEngine::Impl::Add(uint32_t cpu, uint64_t tsc, const tracefmt::Record& rec) {
+void AccountingEngine::Impl::FirstTsc(CpuState& c, uint64_t tsc) {
+  c.seen = true;
+  c.first_tsc = tsc;
+  if (!has_epoch) {
+    has_epoch = true;
+    epoch_tsc = tsc;
+  }
+}
+
+// Most records of a real capture are hypercalls (PV_HYPERCALL_V2, sub-calls) or events no
+// accounting needs (credit2 bookkeeping, page faults, HVM exits): those are done here in a few
+// instructions; scheduler, GEN and dom0-op records go on to Dispatch, and a handler loads only
+// the data words it uses.
+template <typename R>
+[[gnu::always_inline]] inline void AccountingEngine::Impl::Add(uint32_t cpu, uint64_t tsc,
+                                                               const R& rec) {
   ++records;
-  CpuState* cp = CpuFor(cpu);
+  CpuState* cp = cpu < cpu_count ? &cpus[cpu] : GrowCpus(cpu);
   if (cp == nullptr) [[unlikely]] {
     ++anomalies.bad_id;
     return;
@@ -168,23 +214,36 @@ void AccountingEngine::Impl::Add(uint32_t cpu, uint64_t tsc, const tracefmt::Rec
   ++c.records;
   // Records without a TSC (WRAP padding, a few HVM records) carry their CPU's last TSC, which is
   // 0 before the CPU's first timed record: they must not start the clock.
-  if (rec.has_tsc) {
-    if (!c.seen) [[unlikely]] {
-      c.seen = true;
-      c.first_tsc = tsc;
-      if (!has_epoch) {
-        has_epoch = true;
-        epoch_tsc = tsc;
-      }
-    }
+  if (rec.has_tsc()) [[likely]] {
+    if (!c.seen) [[unlikely]]
+      FirstTsc(c, tsc);
     c.last_tsc = tsc;
-    if (tsc > now_tsc) now_tsc = tsc;
+    now_tsc = std::max(now_tsc, tsc);
   }
-  const uint32_t event = rec.event;
+  const uint32_t event = rec.event();
+  if (tracefmt::IsHypercallEvent(event)) {
+    CountGuestActivity(c, /*hypercall=*/true,
+                       /*io=*/rec.extra_words() >= 1 && tracefmt::IsIoHypercallWord(rec.Extra(0)));
+    return;
+  }
+  const uint32_t group = Group(event);
+  if (group == kGroupSchedMin || group == kGroupSchedVerbose || group == kGroupGen ||
+      group == kGroupDom0) [[unlikely]] {
+    Dispatch(c, cpu, tsc, rec);
+    return;
+  }
+  // Hypercalls were counted above: what is left of guest activity is I/O by event id alone.
+  if (tracefmt::IsIoEventId(event)) [[unlikely]]
+    CountGuestActivity(c, /*hypercall=*/false, /*io=*/true);
+}
+
+template <typename R>
+void AccountingEngine::Impl::Dispatch(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec) {
+  const uint32_t event = rec.event();
   switch (Group(event)) {
     case kGroupSchedMin:
-      if (tracefmt::IsRunstateChange(event) && rec.extra_words >= 1)
-        OnRunstateChange(c, cpu, tsc, event, rec.extra[0]);
+      if (tracefmt::IsRunstateChange(event) && rec.extra_words() >= 1)
+        OnRunstateChange(c, cpu, tsc, event, rec.Extra(0));
       return;
     case kGroupSchedVerbose:
       OnSchedVerbose(c, tsc, rec);
@@ -193,16 +252,10 @@ void AccountingEngine::Impl::Add(uint32_t cpu, uint64_t tsc, const tracefmt::Rec
       OnGen(c, cpu, tsc, rec);
       return;
     case kGroupDom0:
-      if (rec.extra_words >= 1) {
-        if (event == ev::kDom0DomAdd) OnDomainAdd(rec.extra[0], tsc);
-        if (event == ev::kDom0DomRem) OnDomainRemove(rec.extra[0], tsc);
+      if (rec.extra_words() >= 1) {
+        if (event == ev::kDom0DomAdd) OnDomainAdd(rec.Extra(0), tsc);
+        if (event == ev::kDom0DomRem) OnDomainRemove(rec.Extra(0), tsc);
       }
-      return;
-    case kGroupHvmHandler:
-    case kGroupMem:
-    case kGroupPvEntry:
-    case kGroupPvSubcall:
-      OnGuestActivity(c, rec);
       return;
     default:
       return;
@@ -250,60 +303,74 @@ void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_
   }
 }
 
-void AccountingEngine::Impl::OnSchedVerbose(CpuState& c, uint64_t tsc,
-                                            const tracefmt::Record& rec) {
-  if (rec.extra_words < 1) return;
-  switch (rec.event) {
+template <typename R>
+void AccountingEngine::Impl::OnSchedVerbose(CpuState& c, uint64_t tsc, const R& rec) {
+  const uint32_t words = rec.extra_words();
+  if (words < 1) return;
+  const uint32_t event = rec.event();
+  switch (event) {
     case ev::kWake:
     case ev::kBlock: {
-      if (rec.extra_words < 2) return;
-      DomainState* d = ActiveDomain(rec.extra[0], tsc);
+      if (words < 2) return;
+      DomainState* d = ActiveDomain(rec.Extra(0), tsc);
       if (d == nullptr) return;
-      VcpuState* v = ActiveVcpu(*d, rec.extra[1]);
+      VcpuState* v = ActiveVcpu(*d, rec.Extra(1));
       if (v == nullptr) return;
       v->seen = true;
-      if (rec.event == ev::kWake)
+      if (event == ev::kWake)
         ++v->wakes;
       else
         ++v->blocks;
       return;
     }
     case ev::kSwitchInfNext: {
-      if (rec.extra_words < 4) return;
-      DomainState* d = ActiveDomain(rec.extra[0], tsc);
+      if (words < 4) return;
+      const uint32_t domid = rec.Extra(0);
+      DomainState* d = ActiveDomain(domid, tsc);
       if (d == nullptr) return;
-      if (rec.extra[3] != ev::kNoTimeLimit) {
-        d->allocated_ns += rec.extra[3];
+      const uint32_t next_time = rec.Extra(3);
+      if (next_time != ev::kNoTimeLimit) {
+        d->allocated_ns += next_time;
         ++d->allocations;
       }
-      c.announced_domid = rec.extra[0];
-      c.SetCurrent(rec.extra[0], rec.extra[1], slot_of_domid[rec.extra[0]]);
+      c.announced_domid = domid;
+      c.SetCurrent(domid, rec.Extra(1), slot_of_domid[domid]);
       return;
     }
     case ev::kDomAdd:
-      OnDomainAdd(rec.extra[0], tsc);
+      OnDomainAdd(rec.Extra(0), tsc);
       return;
     case ev::kDomRem:
-      OnDomainRemove(rec.extra[0], tsc);
+      OnDomainRemove(rec.Extra(0), tsc);
       return;
     default:
       return;
   }
 }
 
-void AccountingEngine::Impl::OnGen(CpuState& c, uint32_t cpu, uint64_t tsc,
-                                   const tracefmt::Record& rec) {
-  if (rec.event == ev::kWrapBuffer) {
+template <typename R>
+void AccountingEngine::Impl::OnGen(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec) {
+  const uint32_t event = rec.event();
+  if (event == ev::kWrapBuffer) {
     ++c.wrap_records;
     return;
   }
-  const auto lost = tracefmt::AsLostRecords(rec);
-  if (!lost) return;
-  c.lost_records += lost->count;
-  lost_records += lost->count;
+  // As tracefmt::AsLostRecords reads it.
+  if (event != ev::kLostRecords || rec.extra_words() < 4) return;
+  const uint32_t who = rec.Extra(1);
+  OnLostRecords(c, cpu, tsc,
+                tracefmt::LostRecords{rec.Extra(0), static_cast<uint16_t>(who & 0xffff),
+                                      static_cast<uint16_t>(who >> 16),
+                                      uint64_t{rec.Extra(2)} | (uint64_t{rec.Extra(3)} << 32)});
+}
+
+void AccountingEngine::Impl::OnLostRecords(CpuState& c, uint32_t cpu, uint64_t tsc,
+                                           const tracefmt::LostRecords& lost) {
+  c.lost_records += lost.count;
+  lost_records += lost.count;
   // The gap inside this CPU's own span: a CPU whose stream starts with the report (buffers full
   // since boot) has none.
-  const uint64_t gap_start = std::max(lost->first_tsc, c.first_tsc);
+  const uint64_t gap_start = std::max(lost.first_tsc, c.first_tsc);
   const uint64_t gap_ticks = tsc > gap_start ? tsc - gap_start : 0;
   c.lost_gap_ticks += gap_ticks;
   if (gap_ticks > 0) {
@@ -321,16 +388,16 @@ void AccountingEngine::Impl::OnGen(CpuState& c, uint32_t cpu, uint64_t tsc,
     c.ClearCurrent();
     c.announced_domid = kNoDomain;
   }
-  DomainState* d = ActiveDomain(lost->domain, tsc);
+  DomainState* d = ActiveDomain(lost.domain, tsc);
   if (d == nullptr) return;
-  d->lost_records += lost->count;
+  d->lost_records += lost.count;
   if (c.current_domid == kNoDomain)  // the record names who runs here now
-    c.SetCurrent(lost->domain, lost->vcpu, slot_of_domid[lost->domain]);
+    c.SetCurrent(lost.domain, lost.vcpu, slot_of_domid[lost.domain]);
   // Xen names the vCPU current when space freed: after a gap in mid-stream, that is who runs
   // here from the report on, whatever stale state we had for it. (At the start of a stream the
   // first-change rule stands: nothing is known before it.)
   if (gap_ticks == 0) return;
-  VcpuState* v = ActiveVcpu(*d, lost->vcpu);
+  VcpuState* v = ActiveVcpu(*d, lost.vcpu);
   if (v == nullptr) return;
   if (v->known) CloseInterval(*d, *v, std::max(gap_start, v->since_tsc), /*completes_slice=*/false);
   v->known = true;
@@ -339,21 +406,6 @@ void AccountingEngine::Impl::OnGen(CpuState& c, uint32_t cpu, uint64_t tsc,
   v->dispatch_seen = false;
   v->since_tsc = tsc;
   v->cpu = cpu;
-}
-
-void AccountingEngine::Impl::OnGuestActivity(CpuState& c, const tracefmt::Record& rec) {
-  const bool hypercall = tracefmt::IsHypercallEvent(rec.event);
-  const bool io = tracefmt::IsIoEvent(rec);
-  if (!hypercall && !io) return;
-  c.hypercalls += hypercall;
-  c.io_records += io;
-  if (c.current_slot == kNoSlot) {
-    ++c.unattributed;
-    return;
-  }
-  DomainState& d = slots[c.current_slot];
-  d.hypercalls += hypercall;
-  d.io_records += io;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -535,10 +587,18 @@ AccountingEngine::AccountingEngine(const AccountingConfig& config)
 AccountingEngine::~AccountingEngine() = default;
 
 void AccountingEngine::Add(const tracefmt::MergedRecord& m) {
-  impl_->Add(m.cpu, m.tsc, m.rec);
+  impl_->Add(m.cpu, m.tsc, DecodedView{m.rec});
 }
 void AccountingEngine::Add(uint32_t cpu, uint64_t tsc, const tracefmt::Record& rec) {
+  impl_->Add(cpu, tsc, DecodedView{rec});
+}
+void AccountingEngine::AddRaw(uint32_t cpu, uint64_t tsc, tracefmt::RecordRef rec) {
   impl_->Add(cpu, tsc, rec);
+}
+void AccountingEngine::AddAll(tracefmt::MergedTraceReader& merged) {
+  Impl& e = *impl_;
+  merged.ForEach(
+      [&e](uint32_t cpu, uint64_t tsc, tracefmt::RecordRef rec) { e.Add(cpu, tsc, rec); });
 }
 
 AccountingSnapshot AccountingEngine::Snapshot(uint64_t tsc) const {

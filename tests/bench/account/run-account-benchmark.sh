@@ -13,7 +13,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 records=${1:-4000000}
 build=${BUILD_DIR:-$root/build-bench}
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/xenbaked
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -23,17 +22,8 @@ cmake --build "$build" --target account_benchmark xenbake-account -j2 >/dev/null
 bench=$build/tests/bench/account/account_benchmark
 account=$build/dom0-tools/account/xenbake-account
 
-find_xenalyze() {
-  if [[ -n ${XENALYZE:-} ]]; then echo "$XENALYZE"; return; fi
-  if [[ -x /usr/bin/xenalyze ]]; then echo /usr/bin/xenalyze; return; fi
-  local unpacked=$cache/xen-utils-common/usr/bin/xenalyze
-  if [[ ! -x $unpacked ]]; then
-    mkdir -p "$cache"
-    (cd "$work" && apt-get download xen-utils-common >/dev/null 2>&1 &&
-      dpkg-deb -x xen-utils-common_*.deb "$cache/xen-utils-common") || return 0
-  fi
-  [[ -x $unpacked ]] && echo "$unpacked"
-}
+# shellcheck source=tests/bench/find-xenalyze.sh
+source "$root/tests/bench/find-xenalyze.sh"
 
 # CPU seconds (user + system) of a command: comparable across tools on a shared machine.
 cpu_seconds() {

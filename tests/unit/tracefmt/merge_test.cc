@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -152,6 +155,199 @@ TEST(MergedTraceReaderTest, RealCapturesMergeCompletelyAndNeverGoBackwards) {
     EXPECT_EQ(count, summary.records - summary.cpu_change_records) << name;
     EXPECT_EQ(backwards, 0u) << name;
   }
+}
+
+// --- The zero-copy path (ForEach) against Next and against a plain reference merge ---------------
+
+// The order the merge promises, computed the slow and obvious way: every CPU's records decoded in
+// file order (records without a TSC take their CPU's last one), then at each step the oldest head,
+// the lower CPU on a tie. The file's CPUs must all appear within its first chunks.
+std::vector<MergedRecord> ReferenceMerge(const std::vector<std::byte>& bytes) {
+  struct Stream {
+    std::vector<MergedRecord> records;
+    size_t next = 0;
+    uint64_t last_tsc = 0;
+  };
+  std::map<uint32_t, Stream> streams;
+  TraceFileReader reader = TraceFileReader::FromBytes(bytes);
+  Chunk chunk;
+  while (reader.Next(chunk)) {
+    Stream& s = streams[chunk.cpu];
+    RecordCursor cursor(chunk.bytes);
+    MergedRecord m;
+    m.cpu = chunk.cpu;
+    for (size_t at = 0; cursor.Next(m.rec); at = cursor.offset()) {
+      if (m.rec.has_tsc) s.last_tsc = m.rec.tsc;
+      m.tsc = s.last_tsc;
+      m.file_offset = chunk.data_offset() + at;
+      s.records.push_back(m);
+    }
+  }
+  std::vector<MergedRecord> out;
+  for (;;) {
+    Stream* best = nullptr;
+    for (auto& [cpu, s] : streams) {  // ascending CPU: a strict < keeps the lower CPU on ties
+      if (s.next == s.records.size()) continue;
+      if (best == nullptr || s.records[s.next].tsc < best->records[best->next].tsc) best = &s;
+    }
+    if (best == nullptr) return out;
+    out.push_back(best->records[best->next++]);
+  }
+}
+
+std::vector<MergedRecord> ViaNext(const std::vector<std::byte>& bytes,
+                                  std::optional<Error>* error) {
+  TraceFileReader reader = TraceFileReader::FromBytes(bytes);
+  MergedTraceReader merged(reader);
+  std::vector<MergedRecord> out;
+  MergedRecord m;
+  while (merged.Next(m)) out.push_back(m);
+  *error = merged.error();
+  return out;
+}
+
+std::vector<MergedRecord> ViaForEach(const std::vector<std::byte>& bytes,
+                                     std::optional<Error>* error) {
+  TraceFileReader reader = TraceFileReader::FromBytes(bytes);
+  MergedTraceReader merged(reader);
+  std::vector<MergedRecord> out;
+  merged.ForEach([&](uint32_t cpu, uint64_t tsc, RecordRef rec) {
+    MergedRecord& m = out.emplace_back();
+    m.cpu = cpu;
+    m.tsc = tsc;
+    m.file_offset = static_cast<uint64_t>(rec.p - reader.bytes().data());
+    m.rec = rec.Decode();
+  });
+  *error = merged.error();
+  return out;
+}
+
+// Same records, same order, same merged TSCs and offsets, same error, by all three ways.
+void ExpectSameMerge(const std::vector<std::byte>& bytes, const std::string& what) {
+  std::optional<Error> next_error;
+  std::optional<Error> each_error;
+  const std::vector<MergedRecord> reference = ReferenceMerge(bytes);
+  const std::vector<MergedRecord> next = ViaNext(bytes, &next_error);
+  const std::vector<MergedRecord> each = ViaForEach(bytes, &each_error);
+  ASSERT_EQ(next.size(), reference.size()) << what;
+  ASSERT_EQ(each.size(), reference.size()) << what;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    const MergedRecord& r = reference[i];
+    for (const MergedRecord* m : {&next[i], &each[i]}) {
+      ASSERT_TRUE(m->cpu == r.cpu && m->tsc == r.tsc && m->file_offset == r.file_offset &&
+                  m->rec == r.rec)
+          << what << ": record " << i << " differs (" << (m == &next[i] ? "Next" : "ForEach")
+          << "): cpu " << m->cpu << " tsc " << m->tsc << " offset " << m->file_offset
+          << ", expected cpu " << r.cpu << " tsc " << r.tsc << " offset " << r.file_offset;
+    }
+  }
+  ASSERT_EQ(next_error.has_value(), each_error.has_value()) << what;
+  if (next_error) {
+    EXPECT_EQ(next_error->code, each_error->code) << what;
+    EXPECT_EQ(next_error->offset, each_error->offset) << what;
+  }
+}
+
+// A random capture: up to 4 CPUs in random chunk order, TSC steps of 0 (ties within and across
+// CPUs), records without a TSC, every extra-word count; optionally a record cut short inside a
+// chunk, and the file cut at a random byte.
+std::vector<std::byte> RandomCapture(std::mt19937& rng) {
+  const uint32_t cpus = 1 + rng() % 4;
+  std::vector<uint64_t> tsc(cpus, 1000);
+  TraceBuilder t;
+  const uint32_t chunks = 1 + rng() % 40;
+  for (uint32_t n = 0; n < chunks; ++n) {
+    const uint32_t cpu = n < cpus ? n : rng() % cpus;  // every CPU early, then any order
+    std::vector<std::byte> data;
+    const uint32_t records = rng() % 30;
+    for (uint32_t i = 0; i < records; ++i) {
+      tsc[cpu] += rng() % 3 == 0 ? 0 : rng() % 50;
+      Record r;
+      r.event = ev::kWake + rng() % 4;
+      r.has_tsc = rng() % 10 != 0;
+      r.tsc = r.has_tsc ? tsc[cpu] : 0;
+      r.extra_words = static_cast<uint8_t>(rng() % 8);
+      for (uint32_t w = 0; w < r.extra_words; ++w) r.extra[w] = static_cast<uint32_t>(rng());
+      testing::AppendRecord(data, r);
+    }
+    if (rng() % 20 == 0) testing::AppendWord(data, MakeHeader(ev::kWake, 5, true));  // cut short
+    t.RawChunk(cpu * 2, data, static_cast<uint32_t>(data.size()));  // CPU ids with gaps
+  }
+  if (rng() % 4 == 0) t.Truncate(rng() % (t.bytes().size() + 1));
+  return t.bytes();
+}
+
+TEST(MergedTraceReaderFastPathTest, RandomCapturesMergeAlikeByEveryPath) {
+  std::mt19937 rng(20261122);
+  for (int i = 0; i < 400; ++i) {
+    ExpectSameMerge(RandomCapture(rng), "random capture " + std::to_string(i));
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TEST(MergedTraceReaderFastPathTest, TiesRecordsWithoutTscAndDamageAlikeByEveryPath) {
+  TraceBuilder ties;
+  ties.Chunk(2, {Rec(ev::kWake, 10, {1}), Rec(ev::kWake, 10, {2})})
+      .Chunk(0, {Rec(ev::kWake, 10, {3})})
+      .Chunk(1, {Rec(ev::kWake, 10, {4}), Rec(ev::kWake, 11, {5})});
+  ExpectSameMerge(ties.bytes(), "ties");
+  TraceBuilder no_tsc;
+  no_tsc.Chunk(0, {RecNoTsc(ev::kWake, {0}), Rec(ev::kWake, 10, {1}), RecNoTsc(ev::kWake, {2})})
+      .Chunk(1, {Rec(ev::kWake, 10, {4}), RecNoTsc(ev::kWake, {5})})
+      .Chunk(0, {RecNoTsc(ev::kWake, {6}), Rec(ev::kWake, 12, {7})});
+  ExpectSameMerge(no_tsc.bytes(), "records without a TSC");
+  TraceBuilder truncated;
+  truncated.Chunk(0, {Rec(ev::kWake, 10, {1})})
+      .Chunk(1, {Rec(ev::kWake, 20, {2})})
+      .Chunk(0, {Rec(ev::kWake, 30, {3}), Rec(ev::kWake, 40, {4})});
+  for (size_t cut = 0; cut <= truncated.bytes().size(); ++cut) {
+    TraceBuilder t = truncated;
+    ExpectSameMerge(t.Truncate(cut).bytes(), "truncated by " + std::to_string(cut));
+  }
+  ExpectSameMerge({}, "empty");
+}
+
+TEST(MergedTraceReaderFastPathTest, CpuAppearingLateJoinsAlikeByBothPaths) {
+  TraceBuilder t;
+  for (uint32_t i = 0; i < 5000; ++i) t.Chunk(0, {Rec(ev::kWake, 100 + i, {i})});
+  t.Chunk(1, {Rec(ev::kWake, 5100, {7}), RecNoTsc(ev::kWake, {8})});
+  std::optional<Error> next_error;
+  std::optional<Error> each_error;
+  const std::vector<MergedRecord> next = ViaNext(t.bytes(), &next_error);
+  const std::vector<MergedRecord> each = ViaForEach(t.bytes(), &each_error);
+  ASSERT_EQ(next.size(), 5002u);
+  ASSERT_EQ(each.size(), next.size());
+  for (size_t i = 0; i < next.size(); ++i) {
+    ASSERT_TRUE(each[i].cpu == next[i].cpu && each[i].tsc == next[i].tsc &&
+                each[i].rec == next[i].rec)
+        << i;
+  }
+  EXPECT_FALSE(next_error);
+  EXPECT_FALSE(each_error);
+}
+
+TEST(MergedTraceReaderFastPathTest, RealCapturesMergeAlikeByEveryPath) {
+  for (const std::string& name : testing::RealCaptures()) {
+    const std::string path = testing::SharedCapture(name);
+    SKIP_IF_MISSING(path);
+    ExpectSameMerge(testing::ReadFileBytes(path), name);
+  }
+}
+
+TEST(MergedTraceReaderFastPathTest, NextAndForEachMayBeMixed) {
+  TraceBuilder t;
+  t.Chunk(0, {Rec(ev::kWake, 10, {1}), Rec(ev::kWake, 40, {2})})
+      .Chunk(1, {Rec(ev::kWake, 20, {3}), Rec(ev::kWake, 30, {4})});
+  TraceFileReader reader = TraceFileReader::FromBytes(t.bytes());
+  MergedTraceReader merged(reader);
+  MergedRecord m;
+  ASSERT_TRUE(merged.Next(m));
+  ASSERT_TRUE(merged.Next(m));
+  EXPECT_EQ(m.rec.extra[0], 3u);
+  std::vector<uint32_t> rest;
+  merged.ForEach([&](uint32_t, uint64_t, RecordRef rec) { rest.push_back(rec.Extra(0)); });
+  EXPECT_EQ(rest, (std::vector<uint32_t>{4, 2}));
+  EXPECT_FALSE(merged.Next(m));
 }
 
 TEST(LiveMergerTest, EmitsUpToTheWatermarkInOrder) {

@@ -332,13 +332,43 @@ std::optional<PvHypercallV2> AsPvHypercallV2(const Record& rec);
 constexpr bool IsRunstateChange(uint32_t event) {
   return (event & ev::kRunstateChangeMask) == ev::kRunstateChange;
 }
-// Records that stand for guest I/O: HVM port and MMIO emulation, grant map/unmap/transfer, and PV
-// hypercalls on event channels and grant tables.
-bool IsIoEvent(const Record& rec);
 // Records that stand for one hypercall: PV_HYPERCALL, PV_HYPERCALL_V2, PV_HYPERCALL_SUBCALL.
 constexpr bool IsHypercallEvent(uint32_t event) {
   return event == ev::kPvHypercall || event == ev::kPvHypercallV2 ||
          event == ev::kPvHypercallSubcall;
+}
+// Whether a hypercall record's first data word names __HYPERVISOR_grant_table_op (20) or
+// __HYPERVISOR_event_channel_op (32): the calls split-driver I/O is made of.
+constexpr bool IsIoHypercallWord(uint32_t word0) {
+  const uint32_t op = word0 & ~ev::kHypercallArgMask;
+  return op == 20 || op == 32;
+}
+// Events that stand for guest I/O whatever their data: HVM port and MMIO emulation, grant
+// map/unmap/transfer.
+constexpr bool IsIoEventId(uint32_t event) {
+  switch (event) {
+    case ev::kHvmIoRead:
+    case ev::kHvmIoWrite:
+    case ev::kHvmIoportRead:
+    case ev::kHvmIoportWrite:
+    case ev::kHvmIomemRead:
+    case ev::kHvmIomemWrite:
+    case ev::kMemPageGrantMap:
+    case ev::kMemPageGrantUnmap:
+    case ev::kMemPageGrantTransfer:
+      return true;
+    default:
+      return false;
+  }
+}
+// Records that stand for guest I/O: IsIoEventId's events, and PV hypercalls on event channels
+// and grant tables. Inline (and free of the record's copy) for the accounting hot path.
+constexpr bool IsIoEvent(uint32_t event, uint32_t extra_words, uint32_t word0) {
+  if (IsHypercallEvent(event)) return extra_words >= 1 && IsIoHypercallWord(word0);
+  return IsIoEventId(event);
+}
+constexpr bool IsIoEvent(const Record& rec) {
+  return IsIoEvent(rec.event, rec.extra_words, rec.extra[0]);
 }
 
 }  // namespace tracefmt

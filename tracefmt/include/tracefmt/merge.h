@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -42,24 +41,92 @@ class MergedTraceReader {
   // ring records.
   explicit MergedTraceReader(TraceFileReader& file);
 
+  // The next record, decoded (a copy of up to 40 bytes of trace plus the merge's fields).
   bool Next(MergedRecord& out);
+
+  // The zero-copy fast path: calls `fn(cpu, tsc, RecordRef)` for every remaining record, in the
+  // same order as Next would deliver them, each left in place in the file (valid until the reader
+  // moves on: copy what must outlive the call). `tsc` is the record's TSC or its CPU's last one.
+  // Records are delivered in runs: a CPU whose next record precedes every other CPU's head goes
+  // on without another comparison, each record costing one header load and one TSC compare.
+  // Next and ForEach may be mixed.
+  template <typename Fn>
+  void ForEach(Fn&& fn);
+
   // The first corrupt or truncated place met (file framing or a record cut short).
   const std::optional<Error>& error() const { return error_; }
   // CPUs seen so far, ascending.
   std::vector<uint32_t> cpus() const;
 
  private:
+  // One CPU's stream. Its head is the record at `chunk[pos]`, complete within the chunk, with
+  // `head_tsc` its TSC (or the CPU's last one) and `head_header` its header.
   struct Cursor {
     uint32_t cpu = 0;
-    uint64_t scan = 0;                 // file offset of the next chunk header to look at
-    std::span<const std::byte> chunk;  // the current chunk's records
+    uint32_t head_header = 0;
+    bool has_head = false;
+    uint64_t head_tsc = 0;
+    const std::byte* data = nullptr;  // the current chunk's records
+    size_t size = 0;
+    size_t pos = 0;
     uint64_t chunk_data_offset = 0;
-    size_t pos = 0;  // next record within `chunk`
-    uint64_t last_tsc = 0;
-    bool has_head = false;  // `head` holds this CPU's next record
-    MergedRecord head;
+    uint64_t scan = 0;  // file offset of the next chunk header to look at
   };
-  void Load(Cursor& c);  // fills c.head with the CPU's next record, if any
+  // Makes the record at c.pos the head when it is complete in the chunk (the common case);
+  // otherwise leaves the work to Load. `last_tsc` is the TSC of the record before it.
+  static bool PeekFast(Cursor& c, uint64_t last_tsc) {
+    if (c.size - c.pos < 4) return false;
+    const uint32_t header = Load32(c.data + c.pos);
+    if (c.size - c.pos < RecordBytesFromHeader(header)) return false;
+    c.head_header = header;
+    c.head_tsc = HeaderHasTsc(header) ? Load64(c.data + c.pos + 4) : last_tsc;
+    return true;
+  }
+  // Steps the cursor past its head to the next record, crossing chunks when needed.
+  void Advance(Cursor& c) {
+    c.pos += RecordBytesFromHeader(c.head_header);
+    if (!PeekFast(c, c.head_tsc)) [[unlikely]]
+      Load(c);
+  }
+  // Emits c's records from its head on while their TSC stays below `limit` and the chunk lasts;
+  // true when the chunk ended (or its next record is cut short), for Load to go on.
+  template <typename Fn>
+  static bool Run(Cursor& c, uint64_t limit, Fn& fn);
+  // Discovers CPUs at the start, adds CPUs first met while scanning, and sorts the heads again.
+  void Prepare();
+  bool NeedsPrepare() const { return !discovered_ || !newcomers_.empty(); }
+  // Whether cursor a's head comes before cursor b's: older TSC, or the lower CPU on a tie.
+  static bool Before(const Cursor* a, const Cursor* b) {
+    return a->head_tsc < b->head_tsc || (a->head_tsc == b->head_tsc && a->cpu < b->cpu);
+  }
+  // The TSC the front cursor's records must stay below to come before every other head:
+  // strictly older than a lower CPU's head, no newer than a higher CPU's (ties go to the lower
+  // CPU). A head at the largest TSC gives a limit one too low: the run stops early and the order,
+  // not the limit, decides.
+  void ComputeLimit() {
+    if (order_.size() < 2) [[unlikely]] {
+      limit_ = ~uint64_t{0};
+      return;
+    }
+    const Cursor* next = order_[1];
+    const uint64_t tsc = next->head_tsc;
+    limit_ = tsc + (order_[0]->cpu < next->cpu && tsc != ~uint64_t{0} ? 1 : 0);
+  }
+  // Puts the front cursor back in order after its head moved on (or its stream ended).
+  void Reorder() {
+    Cursor* const front = order_[0];
+    if (!front->has_head) [[unlikely]] {
+      order_.erase(order_.begin());
+    } else {
+      Cursor** o = order_.data();
+      const size_t n = order_.size();
+      size_t k = 0;
+      for (; k + 1 < n && Before(o[k + 1], front); ++k) o[k] = o[k + 1];
+      o[k] = front;
+    }
+    ComputeLimit();
+  }
+  void Load(Cursor& c);  // the head from c.pos on, across chunks and damage
   bool NextChunkFor(Cursor& c);
   void Discover();
   void AddCursor(uint32_t cpu, uint64_t chunk_offset);
@@ -68,13 +135,79 @@ class MergedTraceReader {
 
   TraceFileReader& file_;
   std::vector<Cursor> cursors_;  // sorted by CPU id, so ties go to the lower CPU
+  // The cursors with a head, oldest head first (Before). Interleaved CPUs switch
+  // every record or two, so the order is kept up to date, not searched for: when the front
+  // cursor's run ends, it moves back past the heads now older than its own (one compare with
+  // two CPUs).
+  std::vector<Cursor*> order_;  // into cursors_; rebuilt by Prepare when cursors_ changes
+  uint64_t limit_ = 0;          // the front cursor runs on while its head TSC is below this
   std::vector<std::pair<uint32_t, uint64_t>> newcomers_;  // CPUs first met while scanning
   std::optional<Error> error_;
   bool discovered_ = false;
-  size_t run_ = SIZE_MAX;  // cursor being emitted while it stays below run_limit_
-  uint64_t run_limit_ = 0;
-  uint64_t chunks_since_release_ = 0;
+  uint64_t bytes_since_release_ = 0;
 };
+
+template <typename Fn>
+bool MergedTraceReader::Run(Cursor& c, uint64_t limit, Fn& fn) {
+  // Locals instead of the cursor's fields, so the loop keeps them in registers.
+  const uint32_t cpu = c.cpu;
+  const std::byte* const data = c.data;
+  const size_t size = c.size;
+  size_t pos = c.pos;
+  uint32_t header = c.head_header;
+  uint64_t tsc = c.head_tsc;
+  bool chunk_ended = false;
+  for (;;) {
+    fn(cpu, tsc, RecordRef{header, data + pos});
+    pos += RecordBytesFromHeader(header);
+    if (size - pos < 4) [[unlikely]] {
+      chunk_ended = true;
+      break;
+    }
+    header = Load32(data + pos);
+    if (size - pos < RecordBytesFromHeader(header)) [[unlikely]] {
+      chunk_ended = true;  // cut short: Load reports it
+      break;
+    }
+    if (HeaderHasTsc(header)) tsc = Load64(data + pos + 4);
+    if (tsc >= limit) break;  // another CPU's head comes first: this record is the new head
+  }
+  c.pos = pos;
+  c.head_header = header;
+  c.head_tsc = tsc;  // when the chunk ended: the CPU's last TSC, for a record without one
+  return chunk_ended;
+}
+
+template <typename Fn>
+void MergedTraceReader::ForEach(Fn&& fn) {
+  for (;;) {
+    if (NeedsPrepare()) [[unlikely]]
+      Prepare();
+    if (order_.size() == 2) [[likely]] {
+      // Two CPUs (the common capture), whose records interleave every one or two: the two
+      // cursors trade places with one comparison, without touching order_.
+      Cursor* a = order_[0];
+      Cursor* b = order_[1];
+      for (;;) {
+        const uint64_t tsc = b->head_tsc;
+        const uint64_t limit = tsc + (a->cpu < b->cpu && tsc != ~uint64_t{0} ? 1 : 0);
+        if (Run(*a, limit, fn)) {
+          Load(*a);
+          if (!a->has_head || NeedsPrepare()) [[unlikely]]
+            break;
+        }
+        if (Before(b, a)) std::swap(a, b);
+      }
+      order_[0] = a;
+      order_[1] = b;
+    } else {
+      if (order_.empty()) return;
+      Cursor& c = *order_.front();
+      if (Run(c, limit_, fn)) Load(c);
+    }
+    Reorder();
+  }
+}
 
 // Live merge with a watermark. Records pushed per CPU (in that CPU's order) are held until
 // EmitUpTo(watermark) releases, in TSC order, every record with tsc <= watermark.
@@ -93,9 +226,21 @@ class LiveMerger {
   uint64_t last_tsc(uint32_t cpu) const { return cpu < queues_.size() ? queues_[cpu].last_tsc : 0; }
 
  private:
+  // One CPU's held records: a vector read from `head` on, emptied (keeping its capacity) when
+  // everything was emitted and compacted when it would grow, so a steady state allocates nothing
+  // (a deque allocated and freed a node every few records).
   struct Queue {
-    std::deque<MergedRecord> records;
+    std::vector<MergedRecord> records;
+    size_t head = 0;
     uint64_t last_tsc = 0;
+    bool empty() const { return head == records.size(); }
+    const MergedRecord& front() const { return records[head]; }
+    void pop_front() {
+      if (++head == records.size()) {
+        records.clear();
+        head = 0;
+      }
+    }
   };
   std::vector<Queue> queues_;
   size_t pending_ = 0;
@@ -110,23 +255,22 @@ uint64_t LiveMerger::EmitUpTo(uint64_t watermark, Sink&& sink) {
     Queue* best = nullptr;
     uint64_t others = ~uint64_t{0};
     for (Queue& q : queues_) {
-      if (q.records.empty() || q.records.front().tsc > watermark) continue;
-      if (best == nullptr || q.records.front().tsc < best->records.front().tsc) {
-        if (best != nullptr) others = std::min(others, best->records.front().tsc);
+      if (q.empty() || q.front().tsc > watermark) continue;
+      if (best == nullptr || q.front().tsc < best->front().tsc) {
+        if (best != nullptr) others = std::min(others, best->front().tsc);
         best = &q;
       } else {
-        others = std::min(others, q.records.front().tsc);
+        others = std::min(others, q.front().tsc);
       }
     }
     if (best == nullptr) break;
     // Equal TSCs end the run so that the selection above breaks the tie by CPU id.
     do {
-      sink(static_cast<const MergedRecord&>(best->records.front()));
-      best->records.pop_front();
+      sink(static_cast<const MergedRecord&>(best->front()));
+      best->pop_front();
       --pending_;
       ++emitted;
-    } while (!best->records.empty() && best->records.front().tsc < others &&
-             best->records.front().tsc <= watermark);
+    } while (!best->empty() && best->front().tsc < others && best->front().tsc <= watermark);
   }
   return emitted;
 }

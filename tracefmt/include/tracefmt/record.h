@@ -121,6 +121,46 @@ inline size_t EncodeRecord(const Record& rec, std::span<std::byte> out) {
   return size;
 }
 
+// A record left where it lies (zero-copy): its header and a pointer to its first byte, whose
+// whole size (RecordBytesFromHeader(header), 4–40 bytes) the producer has checked to be in bounds.
+// Fields are loaded on demand, so a consumer that looks only at the event pays only for the
+// header. Valid as long as the bytes behind `p` are (a file mapping, a ring window).
+//
+//   RecordRef ref{Load32(p), p};
+//   if (ref.event() == ev::kWake && ref.extra_words() >= 2) wake(ref.Extra(0), ref.Extra(1));
+struct RecordRef {
+  uint32_t header = 0;
+  const std::byte* p = nullptr;
+
+  uint32_t event() const { return HeaderEvent(header); }
+  uint32_t extra_words() const { return HeaderExtraWords(header); }
+  bool has_tsc() const { return HeaderHasTsc(header); }
+  uint32_t SizeBytes() const { return RecordBytesFromHeader(header); }
+  // The record's own TSC; only when has_tsc().
+  uint64_t Tsc() const { return Load64(p + 4); }
+  // Extra word `i`; only for i < extra_words().
+  uint32_t Extra(uint32_t i) const { return Load32(p + 4 + ((header >> 31) << 3) + 4 * i); }
+  // The decoded copy, exactly as DecodeRecord gives it (extra words beyond extra_words() zero).
+  void DecodeTo(Record& rec) const {
+    rec.event = event();
+    rec.extra_words = static_cast<uint8_t>(extra_words());
+    rec.has_tsc = has_tsc();
+    const std::byte* data = p + 4;
+    rec.tsc = 0;
+    if (rec.has_tsc) {
+      rec.tsc = Load64(data);
+      data += 8;
+    }
+    rec.extra = {};
+    std::memcpy(rec.extra.data(), data, 4u * rec.extra_words);
+  }
+  Record Decode() const {
+    Record rec;
+    DecodeTo(rec);
+    return rec;
+  }
+};
+
 // Walks the records of one contiguous run of bytes (a ring window or a file chunk).
 //
 //   RecordCursor cur(chunk);

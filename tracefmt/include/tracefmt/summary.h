@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <map>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "tracefmt/record.h"
@@ -60,16 +59,57 @@ class SummaryBuilder {
  public:
   void AddChunk(const Chunk& chunk);  // counts the chunk's CPU_CHANGE header
   void AddRecord(uint32_t cpu, const Record& rec);
+  // The same for a record left in place (no decoding: the header, the TSC and, for LOST_RECORDS,
+  // one word are read).
+  void AddRecord(uint32_t cpu, RecordRef rec);
   void AddAnomaly(Error error);
   void SetFileBytes(uint64_t bytes) { summary_.file_bytes = bytes; }
   // The summary so far; the builder can go on accumulating after.
   TraceSummary Snapshot() const;
 
  private:
+  // Records by event id: open addressing over a power-of-two table, a multiply and usually one
+  // probe per record (a capture has tens to hundreds of distinct events).
+  class EventCounts {
+   public:
+    EventCounts() : slots_(64) {}
+    void Increment(uint32_t event) {
+      const uint32_t key = event + 1;  // 0 marks a free slot; ids have 28 bits
+      size_t i = Hash(key);
+      for (;;) {
+        Slot& s = slots_[i];
+        if (s.key == key) [[likely]] {
+          ++s.count;
+          return;
+        }
+        if (s.key == 0) break;
+        i = (i + 1) & (slots_.size() - 1);
+      }
+      Insert(key, 1);
+    }
+    template <typename Fn>
+    void ForEach(Fn&& fn) const {
+      for (const Slot& s : slots_)
+        if (s.key != 0) fn(s.key - 1, s.count);
+    }
+
+   private:
+    struct Slot {
+      uint32_t key = 0;
+      uint64_t count = 0;
+    };
+    size_t Hash(uint32_t key) const {
+      return (static_cast<uint64_t>(key) * 0x9e3779b97f4a7c15ull >> 32) & (slots_.size() - 1);
+    }
+    void Insert(uint32_t key, uint64_t count);
+    std::vector<Slot> slots_;
+    size_t used_ = 0;
+  };
   CpuSummary& Cpu(uint32_t cpu);
+  void CountTsc(CpuSummary& c, uint64_t tsc);
   TraceSummary summary_;
   // Hot counters in flat tables; folded into the summary's ordered maps by Snapshot.
-  std::unordered_map<uint32_t, uint64_t> event_counts_;
+  EventCounts event_counts_;
   std::vector<CpuSummary> cpus_;  // indexed by CPU id
   std::vector<bool> cpu_seen_;
 };

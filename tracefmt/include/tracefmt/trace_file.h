@@ -78,6 +78,10 @@ class TraceFileReader {
 
   // Tells the reader nothing before `offset` will be read again, so the pages can be released.
   void Release(uint64_t offset);
+  // Drops the mapped pages wholly inside [from, to): a reader that skimmed ahead (the merge's
+  // discovery of CPUs reads thousands of chunk headers) hands them back at once. They stay
+  // readable: touched again, they are read in again from the file.
+  void Forget(uint64_t from, uint64_t to);
   // Starts again from the beginning (for a second pass); clears error().
   void Rewind();
 

@@ -9,8 +9,7 @@
 // capture ratio: time accounted to some domain (idle included) over the time elapsed.
 //
 //   AccountingEngine engine({.cpu_khz = 2596120});
-//   tracefmt::MergedRecord m;
-//   while (merged.Next(m)) engine.Add(m);
+//   engine.AddAll(merged);   // zero-copy; record by record: engine.Add(merged_record)
 //   AccountingSnapshot totals = engine.Snapshot(engine.now_tsc());
 //
 // What is known and what is not: the first change seen for a vCPU only opens an interval (the
@@ -148,6 +147,12 @@ class AccountingEngine {
   // Records must come in merged TSC order (tracefmt::MergedTraceReader or LiveMerger).
   void Add(const tracefmt::MergedRecord& m);
   void Add(uint32_t cpu, uint64_t tsc, const tracefmt::Record& rec);
+  // The same for a record left in place (MergedTraceReader::ForEach): identical results, without
+  // decoding the record first; only the words the record's handler uses are loaded.
+  void AddRaw(uint32_t cpu, uint64_t tsc, tracefmt::RecordRef rec);
+  // Every remaining record of `merged` (MergedTraceReader::ForEach + AddRaw, in one loop with no
+  // call per record); merged.error() then says whether the input was damaged.
+  void AddAll(tracefmt::MergedTraceReader& merged);
 
   // Totals since start with every open interval counted up to `tsc` (an interval, or partial,
   // record). Cost: linear in domains × vCPUs.
