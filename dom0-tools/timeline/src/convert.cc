@@ -44,13 +44,8 @@ ConvertOutcome ConvertTraceFile(tracefmt::TraceFileReader& file, const TimelineC
       if (progress) progress(m.file_offset, file.size(), timeline.stats());
     }
   }
+  // The merge reports damage anywhere, a file that is noise from byte 0 included.
   std::optional<tracefmt::Error> input_error = merged.error();
-  // A file whose very first chunk header is damaged gives the merge no CPU to read and so no
-  // place to notice it: ask the parser directly.
-  if (!input_error && timeline.stats().records == 0 && file.size() != 0) {
-    tracefmt::Result<tracefmt::Chunk> first = tracefmt::ParseChunk(file.bytes(), 0);
-    if (!first) input_error = first.error();
-  }
   ConvertOutcome outcome = Close(timeline, writer, std::move(input_error));
   if (progress) progress(file.size(), file.size(), outcome.stats);
   return outcome;

@@ -133,6 +133,17 @@ TEST(MergedTraceReaderTest, EmptyInputIsReported) {
   EXPECT_TRUE(error);
 }
 
+TEST(MergedTraceReaderTest, NoiseFromByteZeroIsReportedAtOffsetZero) {
+  // No chunk header parses, so no CPU cursor exists to meet the damage: discovery reports it.
+  const std::string text = "not a trace at all....";
+  const auto noise = std::as_bytes(std::span(text.data(), text.size()));
+  std::optional<Error> error;
+  EXPECT_TRUE(MergeTags({noise.begin(), noise.end()}, &error).empty());
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, ErrorCode::kCorrupt);
+  EXPECT_EQ(error->offset, 0u);
+}
+
 TEST(MergedTraceReaderTest, RealCapturesMergeCompletelyAndNeverGoBackwards) {
   for (const std::string& name : testing::RealCaptures()) {
     const std::string path = testing::SharedCapture(name);
