@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace tracefmt {
 
@@ -169,19 +170,66 @@ std::vector<uint32_t> MergedTraceReader::cpus() const {
   return ids;
 }
 
-void LiveMerger::Push(uint32_t cpu, const Record& rec) {
-  if (cpu >= queues_.size()) queues_.resize(cpu + 1);
-  Queue& q = queues_[cpu];
-  if (rec.has_tsc) q.last_tsc = rec.tsc;
-  if (q.head > 0 && q.records.size() == q.records.capacity()) {  // reuse the emitted space
-    q.records.erase(q.records.begin(), q.records.begin() + static_cast<ptrdiff_t>(q.head));
+LiveMerger::Queue& LiveMerger::QueueFor(uint32_t cpu) {
+  if (cpu >= queues_.size()) {
+    const size_t old = queues_.size();
+    queues_.resize(cpu + 1);
+    for (size_t i = old; i < queues_.size(); ++i) queues_[i].cpu = static_cast<uint32_t>(i);
+  }
+  return queues_[cpu];
+}
+
+std::byte* LiveMerger::Reserve(Queue& q, size_t more) {
+  if (q.head > 0 && q.size + more > q.capacity) {  // reuse the emitted space
+    std::memmove(q.bytes.get(), q.bytes.get() + q.head, q.size - q.head);
+    q.size -= q.head;
     q.head = 0;
   }
-  MergedRecord& m = q.records.emplace_back();
-  m.cpu = cpu;
-  m.tsc = q.last_tsc;
-  m.rec = rec;
-  ++pending_;
+  if (q.size + more > q.capacity) {
+    const size_t capacity = std::max({q.capacity * 2, q.size + more, size_t{4096}});
+    auto grown = std::make_unique_for_overwrite<std::byte[]>(capacity);
+    if (q.size > 0) std::memcpy(grown.get(), q.bytes.get(), q.size);
+    q.bytes = std::move(grown);
+    q.capacity = capacity;
+  }
+  std::byte* at = q.bytes.get() + q.size;
+  q.size += more;
+  return at;
+}
+
+void LiveMerger::PushRecords(uint32_t cpu, std::span<const std::byte> records, size_t count,
+                             uint64_t last_tsc) {
+  if (records.empty()) return;
+  Queue& q = QueueFor(cpu);
+  const bool was_empty = q.empty();
+  std::memcpy(Reserve(q, records.size()), records.data(), records.size());
+  // A head without a TSC of its own merges at the CPU's last one, which head_tsc holds.
+  const uint32_t header = Load32(records.data());
+  if (was_empty && HeaderHasTsc(header)) q.head_tsc = Load64(records.data() + 4);
+  if (last_tsc != 0) q.last_tsc = last_tsc;
+  pending_ += count;
+}
+
+void LiveMerger::Push(uint32_t cpu, const Record& rec) {
+  std::array<std::byte, kMaxRecordBytes> bytes;
+  const size_t size = EncodeRecord(rec, bytes);
+  if (size == 0) return;  // more than kMaxExtraWords: no ring record looks like that
+  PushRecords(cpu, std::span<const std::byte>(bytes.data(), size), 1, rec.has_tsc ? rec.tsc : 0);
+}
+
+void LiveMerger::ClearEmptied() {
+  for (Queue& q : queues_) {
+    if (q.empty() && q.head > 0) {
+      q.size = 0;
+      q.head = 0;
+    }
+  }
+}
+
+size_t LiveMerger::buffer_bytes() const {
+  size_t bytes = queues_.capacity() * sizeof(Queue) + order_.capacity() * sizeof(Queue*);
+  for (const Queue& q : queues_) bytes += q.capacity;
+  return bytes;
 }
 
 }  // namespace tracefmt

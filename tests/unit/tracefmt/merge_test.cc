@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 #include <random>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -377,6 +379,59 @@ TEST(LiveMergerTest, EmitsUpToTheWatermarkInOrder) {
   EXPECT_EQ(live.EmitAll(sink), 3u);
   EXPECT_EQ(out, (Tags{{0, 2}, {1, 1}, {0, 3}, {0, 5}, {1, 4}}));
   EXPECT_EQ(live.pending(), 0u);
+}
+
+// The daemon's path: whole ring runs pushed as bytes, released in batches of MergedRef that
+// point into the merger's buffers. More records than one batch, ties, records without a TSC and
+// a tail held back by the watermark across pushes (the buffer compacts under it).
+TEST(LiveMergerTest, RunsPushedAsBytesComeBackInBatchesInOrder) {
+  auto run_of = [](const std::vector<Record>& recs) {
+    std::vector<std::byte> bytes;
+    for (const Record& r : recs) {
+      std::array<std::byte, kMaxRecordBytes> b;
+      const size_t n = EncodeRecord(r, b);
+      bytes.insert(bytes.end(), b.begin(), b.begin() + static_cast<ptrdiff_t>(n));
+    }
+    return bytes;
+  };
+  LiveMerger live;
+  Tags out;
+  size_t batches = 0;
+  auto sink = [&](std::span<const MergedRef> batch) {
+    ++batches;
+    EXPECT_LE(batch.size(), LiveMerger::kBatchRecords);
+    for (const MergedRef& m : batch) out.emplace_back(m.cpu, m.rec().Extra(0));
+  };
+  uint32_t tag = 0;
+  Tags want;
+  // Round k: CPU 0 at TSC 10k (and a record without one), CPU 1 at TSC 10k too (a tie: CPU 0
+  // first), so 3 records a round interleave.
+  auto push_rounds = [&](uint64_t from, uint64_t to) {
+    std::vector<Record> cpu0, cpu1;
+    for (uint64_t k = from; k < to; ++k) {
+      cpu0.push_back(Rec(ev::kWake, 10 * k, {tag}));
+      cpu0.push_back(RecNoTsc(ev::kWake, {tag + 1}));
+      cpu1.push_back(Rec(ev::kWake, 10 * k, {tag + 2}));
+      want.insert(want.end(), {{0, tag}, {0, tag + 1}, {1, tag + 2}});
+      tag += 3;
+    }
+    const std::vector<std::byte> b0 = run_of(cpu0);
+    const std::vector<std::byte> b1 = run_of(cpu1);
+    live.PushRecords(0, b0, cpu0.size(), 10 * (to - 1));
+    live.PushRecords(1, b1, cpu1.size(), 10 * (to - 1));
+  };
+  push_rounds(1, 201);
+  EXPECT_EQ(live.pending(), 600u);
+  EXPECT_EQ(live.last_tsc(1), 2000u);
+  // Up to round 150: 450 records in two batches; rounds 151–200 stay held.
+  EXPECT_EQ(live.EmitBatchesUpTo(1500, sink), 450u);
+  EXPECT_EQ(batches, 2u);
+  EXPECT_EQ(live.pending(), 150u);
+  push_rounds(201, 301);
+  EXPECT_EQ(live.EmitAllBatches(sink), 450u);
+  EXPECT_EQ(out, want);
+  EXPECT_EQ(live.pending(), 0u);
+  EXPECT_GT(live.buffer_bytes(), 0u);
 }
 
 }  // namespace

@@ -17,8 +17,12 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -209,69 +213,168 @@ void MergedTraceReader::ForEach(Fn&& fn) {
   }
 }
 
+// A record released by LiveMerger::EmitBatchesUpTo, left where it lies in the merger's per-CPU
+// buffer: valid until the merger is next pushed to or emits again. 24 bytes, so a batch of a few
+// hundred stays in the first-level cache.
+struct MergedRef {
+  const std::byte* p = nullptr;  // the record's first byte (its header)
+  uint64_t tsc = 0;              // the record's TSC, or its CPU's last TSC when it has none
+  uint32_t header = 0;
+  uint32_t cpu = 0;
+  RecordRef rec() const { return RecordRef{header, p}; }
+};
+
 // Live merge with a watermark. Records pushed per CPU (in that CPU's order) are held until
 // EmitUpTo(watermark) releases, in TSC order, every record with tsc <= watermark.
+//
+// The daemon's path copies each CPU's ring window into that CPU's byte buffer as it lies
+// (PushRecords: one copy per window, no decoding) and takes the merged records back in batches
+// of MergedRef pointing into those buffers (EmitBatchesUpTo: one call per batch, not per record).
+// Push and EmitUpTo, one decoded record at a time, are the simple path for tools and tests.
 class LiveMerger {
  public:
+  static constexpr size_t kBatchRecords = 256;
+
+  // Appends `count` whole records for `cpu`, exactly as the ring holds them; `last_tsc` is the
+  // TSC of the newest of them that has one (0 when none has). The caller has walked the records
+  // (the ring drain checks every size against the window), so `records` ends on a record boundary.
+  void PushRecords(uint32_t cpu, std::span<const std::byte> records, size_t count,
+                   uint64_t last_tsc);
+  // One decoded record (encoded again into the CPU's buffer).
   void Push(uint32_t cpu, const Record& rec);
+  // Releases every held record with tsc <= watermark, in TSC order (ties to the lower CPU), to
+  // `sink(std::span<const MergedRef>)`, at most kBatchRecords at a time. Returns how many.
+  template <typename BatchSink>
+  uint64_t EmitBatchesUpTo(uint64_t watermark, BatchSink&& sink);
+  // The same, one decoded record at a time: `sink(const MergedRecord&)`.
   template <typename Sink>
-  uint64_t EmitUpTo(uint64_t watermark, Sink&& sink);
+  uint64_t EmitUpTo(uint64_t watermark, Sink&& sink) {
+    MergedRecord m;
+    return EmitBatchesUpTo(watermark, [&](std::span<const MergedRef> batch) {
+      for (const MergedRef& r : batch) {
+        m.cpu = r.cpu;
+        m.tsc = r.tsc;
+        r.rec().DecodeTo(m.rec);
+        sink(static_cast<const MergedRecord&>(m));
+      }
+    });
+  }
   // Releases everything held, in TSC order (shutdown, final flush).
   template <typename Sink>
   uint64_t EmitAll(Sink&& sink) {
     return EmitUpTo(~uint64_t{0}, sink);
   }
+  template <typename BatchSink>
+  uint64_t EmitAllBatches(BatchSink&& sink) {
+    return EmitBatchesUpTo(~uint64_t{0}, sink);
+  }
   size_t pending() const { return pending_; }
   // TSC of the newest record pushed for `cpu`, 0 when none.
   uint64_t last_tsc(uint32_t cpu) const { return cpu < queues_.size() ? queues_[cpu].last_tsc : 0; }
+  // Bytes held in the per-CPU buffers (their capacity: what stays allocated), for memory reports.
+  size_t buffer_bytes() const;
 
  private:
-  // One CPU's held records: a vector read from `head` on, emptied (keeping its capacity) when
-  // everything was emitted and compacted when it would grow, so a steady state allocates nothing
-  // (a deque allocated and freed a node every few records).
+  // One CPU's held records, whole and as the ring holds them, read from `head` on. Emptied
+  // (keeping its allocation) when everything was emitted and compacted when it would grow, so a
+  // steady state allocates nothing. Raw storage rather than a vector: growing a vector of bytes
+  // zeroes them first, only for the copy to overwrite them.
   struct Queue {
-    std::vector<MergedRecord> records;
+    std::unique_ptr<std::byte[]> bytes;
+    size_t size = 0;
+    size_t capacity = 0;
     size_t head = 0;
+    // The TSC the record at `head` merges at; when the queue is empty, the TSC of the last record
+    // emitted, which a next record without a TSC of its own takes.
+    uint64_t head_tsc = 0;
     uint64_t last_tsc = 0;
-    bool empty() const { return head == records.size(); }
-    const MergedRecord& front() const { return records[head]; }
-    void pop_front() {
-      if (++head == records.size()) {
-        records.clear();
-        head = 0;
-      }
-    }
+    uint32_t cpu = 0;
+    bool empty() const { return head == size; }
   };
+  // Whether a's head is released before b's: older TSC, or the lower CPU on a tie.
+  static bool Before(const Queue* a, const Queue* b) {
+    return a->head_tsc < b->head_tsc || (a->head_tsc == b->head_tsc && a->cpu < b->cpu);
+  }
+  Queue& QueueFor(uint32_t cpu);
+  // Makes room for `more` bytes, moving the unemitted records to the front when that avoids
+  // growing; returns where they go.
+  std::byte* Reserve(Queue& q, size_t more);
+  // Appends q's records from its head on to the batch while their TSC stays at or below `limit`
+  // (the first one unconditionally), handing full batches to the sink; returns how many.
+  template <typename BatchSink>
+  size_t Run(Queue& q, uint64_t limit, size_t& n, BatchSink& sink);
+  void ClearEmptied();
+
   std::vector<Queue> queues_;
+  // During an emission: the queues with a record to release, oldest head first. CPUs interleave
+  // every record or two, so the order is kept up to date rather than searched for: when the
+  // front queue's run ends, it moves back past the heads now older than its own.
+  std::vector<Queue*> order_;
   size_t pending_ = 0;
+  std::array<MergedRef, kBatchRecords> batch_{};
 };
 
-template <typename Sink>
-uint64_t LiveMerger::EmitUpTo(uint64_t watermark, Sink&& sink) {
-  uint64_t emitted = 0;
+template <typename BatchSink>
+size_t LiveMerger::Run(Queue& q, uint64_t limit, size_t& n, BatchSink& sink) {
+  // Locals instead of the queue's fields, so the loop keeps them in registers.
+  const std::byte* const data = q.bytes.get();
+  const size_t size = q.size;
+  const uint32_t cpu = q.cpu;
+  size_t pos = q.head;
+  uint64_t tsc = q.head_tsc;
+  uint32_t header = Load32(data + pos);
+  size_t records = 0;
   for (;;) {
-    // The queue with the oldest head, and the oldest head among the others: the chosen queue
-    // may run on without another comparison until it passes that.
-    Queue* best = nullptr;
-    uint64_t others = ~uint64_t{0};
-    for (Queue& q : queues_) {
-      if (q.empty() || q.front().tsc > watermark) continue;
-      if (best == nullptr || q.front().tsc < best->front().tsc) {
-        if (best != nullptr) others = std::min(others, best->front().tsc);
-        best = &q;
-      } else {
-        others = std::min(others, q.front().tsc);
-      }
+    batch_[n++] = MergedRef{data + pos, tsc, header, cpu};
+    ++records;
+    if (n == kBatchRecords) [[unlikely]] {
+      sink(std::span<const MergedRef>(batch_.data(), n));
+      n = 0;
     }
-    if (best == nullptr) break;
-    // Equal TSCs end the run so that the selection above breaks the tie by CPU id.
-    do {
-      sink(static_cast<const MergedRecord&>(best->front()));
-      best->pop_front();
-      --pending_;
-      ++emitted;
-    } while (!best->empty() && best->front().tsc < others && best->front().tsc <= watermark);
+    pos += RecordBytesFromHeader(header);
+    if (pos == size) break;
+    header = Load32(data + pos);
+    if (HeaderHasTsc(header)) tsc = Load64(data + pos + 4);
+    if (tsc > limit) break;
   }
+  q.head = pos;
+  q.head_tsc = tsc;
+  return records;
+}
+
+template <typename BatchSink>
+uint64_t LiveMerger::EmitBatchesUpTo(uint64_t watermark, BatchSink&& sink) {
+  order_.clear();
+  for (Queue& q : queues_) {
+    if (!q.empty() && q.head_tsc <= watermark) order_.push_back(&q);
+  }
+  std::sort(order_.begin(), order_.end(), Before);
+  size_t n = 0;  // records in batch_
+  uint64_t emitted = 0;
+  while (!order_.empty()) {
+    Queue* const front = order_[0];
+    // The front queue's records go while they come before the second head: an older TSC, or
+    // the same TSC when the front's CPU is the lower (a tie with a lower CPU ends the run).
+    uint64_t limit = watermark;
+    if (order_.size() > 1) {
+      const Queue* second = order_[1];
+      // No underflow: the front comes first, so a second head at TSC 0 has the higher CPU.
+      limit = std::min(limit, front->cpu < second->cpu ? second->head_tsc : second->head_tsc - 1);
+    }
+    emitted += Run(*front, limit, n, sink);
+    if (front->empty() || front->head_tsc > watermark) {
+      order_.erase(order_.begin());
+      continue;
+    }
+    Queue** o = order_.data();
+    const size_t count = order_.size();
+    size_t k = 0;
+    for (; k + 1 < count && Before(o[k + 1], front); ++k) o[k] = o[k + 1];
+    o[k] = front;
+  }
+  if (n > 0) sink(std::span<const MergedRef>(batch_.data(), n));
+  pending_ -= emitted;
+  ClearEmptied();
   return emitted;
 }
 
