@@ -121,6 +121,7 @@ struct AccountingEngine::Impl {
   tracefmt::TscClock clock;
   std::vector<int32_t> slot_of_domid;
   std::vector<DomainState> slots;
+  std::vector<int32_t> free_slots;  // of forgotten domains, for the next new one
   std::vector<CpuState> cpus;
   uint32_t cpu_count = 0;  // cpus.size(), kept apart: sizeof(CpuState) is no power of two
   std::function<void(const DomainTotals&)> on_final;
@@ -420,11 +421,17 @@ DomainState* AccountingEngine::Impl::ActiveDomain(uint32_t domid, uint64_t tsc) 
   }
   int32_t slot = slot_of_domid[domid];
   if (slot == kNoSlot) [[unlikely]] {
-    slot = static_cast<int32_t>(slots.size());
-    slots.emplace_back();
-    slots.back().domid = domid;
+    if (free_slots.empty()) {
+      slot = static_cast<int32_t>(slots.size());
+      slots.emplace_back();
+    } else {
+      slot = free_slots.back();  // not in use: StartIncarnation below makes it fresh
+      free_slots.pop_back();
+    }
+    slots[slot].domid = domid;
     slot_of_domid[domid] = slot;
   }
+
   DomainState& d = slots[slot];
   if (!d.in_use || d.destroyed) [[unlikely]]
     StartIncarnation(d, tsc);
@@ -601,6 +608,19 @@ void AccountingEngine::AddAll(tracefmt::MergedTraceReader& merged) {
       [&e](uint32_t cpu, uint64_t tsc, tracefmt::RecordRef rec) { e.Add(cpu, tsc, rec); });
 }
 
+size_t AccountingEngine::AddBatch(std::span<const tracefmt::MergedRef> batch,
+                                  uint64_t stop_after_tsc) {
+  Impl& e = *impl_;
+  const size_t n = batch.size();
+  for (size_t i = 0; i < n; ++i) {
+    const tracefmt::MergedRef& m = batch[i];
+    if (m.tsc > stop_after_tsc && tracefmt::HeaderHasTsc(m.header)) [[unlikely]]
+      return i;
+    e.Add(m.cpu, m.tsc, m.rec());
+  }
+  return n;
+}
+
 AccountingSnapshot AccountingEngine::Snapshot(uint64_t tsc) const {
   const Impl& e = *impl_;
   AccountingSnapshot s;
@@ -663,12 +683,32 @@ void AccountingEngine::OnFinal(std::function<void(const DomainTotals&)> callback
 }
 
 void AccountingEngine::ForgetDestroyed() {
-  for (DomainState& d : impl_->slots) {
-    if (d.in_use && d.destroyed) {
-      d.in_use = false;
-      d.vcpus.clear();
-    }
+  Impl& e = *impl_;
+  for (size_t slot = 0; slot < e.slots.size(); ++slot) {
+    DomainState& d = e.slots[slot];
+    if (!d.in_use || !d.destroyed) continue;
+    d.in_use = false;
+    d.vcpus.clear();
+    // Finalize cleared every CPU's reference to it, so the slot can serve another id.
+    e.slot_of_domid[d.domid] = kNoSlot;
+    e.free_slots.push_back(static_cast<int32_t>(slot));
   }
+}
+
+EngineStateSizes AccountingEngine::StateSizes() const {
+  const Impl& e = *impl_;
+  EngineStateSizes s;
+  s.domain_slots = e.slots.size();
+  s.cpus = e.cpus.size();
+  s.bytes = e.slot_of_domid.capacity() * sizeof(int32_t) +
+            e.slots.capacity() * sizeof(DomainState) + e.free_slots.capacity() * sizeof(int32_t) +
+            e.cpus.capacity() * sizeof(CpuState);
+  for (const DomainState& d : e.slots) {
+    s.domains_held += d.in_use ? 1 : 0;
+    s.vcpu_states += d.vcpus.capacity();
+    s.bytes += d.vcpus.capacity() * sizeof(VcpuState);
+  }
+  return s;
 }
 
 }  // namespace xenbaked

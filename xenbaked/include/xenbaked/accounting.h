@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -133,6 +134,15 @@ struct AccountingSnapshot {
 inline constexpr uint32_t kMaxVcpuId = 8191;  // above Xen's largest guest (HVM 128, PV 8192)
 inline constexpr uint32_t kMaxCpuId = 16383;  // above Xen's NR_CPUS on every distribution
 
+// What the engine holds, for memory reports (the daemon's soak) and the bounded-state test.
+struct EngineStateSizes {
+  size_t domain_slots = 0;  // allocated: held domains plus slots free for reuse
+  size_t domains_held = 0;  // live, or destroyed and not yet forgotten
+  size_t vcpu_states = 0;   // allocated over all slots (capacity: kept for the next incarnation)
+  size_t cpus = 0;
+  size_t bytes = 0;  // heap held: the domid table, slots, vCPU states, CPU states
+};
+
 struct AccountingConfig {
   uint64_t cpu_khz = 0;  // TSC frequency (xc_physinfo cpu_khz or --cpu-khz)
 };
@@ -153,6 +163,12 @@ class AccountingEngine {
   // Every remaining record of `merged` (MergedTraceReader::ForEach + AddRaw, in one loop with no
   // call per record); merged.error() then says whether the input was damaged.
   void AddAll(tracefmt::MergedTraceReader& merged);
+  // A batch of merged records left in place (tracefmt::LiveMerger::EmitBatchesUpTo), in one loop
+  // with no call per record. Stops before the first record that has a TSC of its own later than
+  // `stop_after_tsc` (the caller's next window boundary) and returns how many it added: all of
+  // them when none is.
+  size_t AddBatch(std::span<const tracefmt::MergedRef> batch,
+                  uint64_t stop_after_tsc = ~uint64_t{0});
 
   // Totals since start with every open interval counted up to `tsc` (an interval, or partial,
   // record). Cost: linear in domains × vCPUs.
@@ -172,7 +188,10 @@ class AccountingEngine {
   void OnFinal(std::function<void(const DomainTotals&)> callback);
   // Drops destroyed domains from later snapshots (their final record was already handed out).
   // The daemon calls it after publishing; offline tools never do, so every domain is listed.
+  // A forgotten domain's slot is reused by the next new domain, so under churn the engine holds
+  // as many slots as domains were ever held at once, not one per id ever seen.
   void ForgetDestroyed();
+  EngineStateSizes StateSizes() const;
 
  private:
   struct Impl;
