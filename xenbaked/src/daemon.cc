@@ -27,6 +27,9 @@ struct Daemon::Impl final : MergedRecordSink {
         live_out(out) {}
 
   void Add(const tracefmt::MergedRecord& m) override { accounting->Add(m); }
+  void AddBatch(std::span<const tracefmt::MergedRef> batch) override {
+    accounting->AddBatch(batch);
+  }
   tracefmt::Status Start();
   void Tick();
   void Publish(bool final);

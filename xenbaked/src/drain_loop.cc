@@ -41,6 +41,15 @@ struct DrainLoop::Impl {
   // Drains one CPU; returns true when work is left for another pass.
   bool DrainCpu(size_t index, uint32_t budget);
   void Capture(uint32_t cpu, std::span<const std::byte> run);
+  // What the record walk of one run found, for PushRun: the records to merge, the newest TSC
+  // among them, and whether WRAP padding (never merged) lies in the run.
+  struct RunScan {
+    size_t records = 0;
+    uint64_t last_tsc = 0;
+    bool wrap = false;
+  };
+  // Hands a drained run to the merger as it lies (one copy, no decoding), without its padding.
+  void PushRun(uint32_t cpu, std::span<const std::byte> run, RunScan& scan);
   void NoteAnomaly(CpuHealth& cpu, tracefmt::RingAnomaly anomaly, uint32_t skipped);
   void Emit(uint64_t watermark);
   void Stop();
@@ -229,17 +238,31 @@ bool DrainLoop::Impl::DrainCpu(size_t index, uint32_t budget) {
     cpu.peak_fill_bytes = std::max(cpu.peak_fill_bytes, cpu.fill_bytes);
   }
   const uint64_t emitted_up_to = watermark;
+  RunScan scan;
   const tracefmt::RingDrain d = tracefmt::DrainRing(
       ring.Data(), cons_untrusted, prod_untrusted, budget,
-      [&](std::span<const std::byte> run) { Capture(id, run); },
-      [&](const tracefmt::Record& rec) {
+      [&](std::span<const std::byte> run) {
+        Capture(id, run);
+        PushRun(id, run, scan);
+      },
+      [&](tracefmt::RecordRef rec) {
+        const uint32_t event = rec.event();
+        if (event == tracefmt::ev::kLostRecords && rec.extra_words() >= 1) [[unlikely]] {
+          cpu.lost_records += rec.Extra(0);
+        }
         // WRAP padding has no meaning for accounting and its TSC may be stale bytes (it fills
         // whatever was left at the end of the data area): kept in the raw capture, never merged,
         // so it cannot move a CPU's merge position.
-        if (rec.event == tracefmt::ev::kWrapBuffer) return;
-        merger.Push(id, rec);
-        if (rec.has_tsc && rec.tsc < emitted_up_to && emitted_up_to != 0) ++health.late_records;
-        if (rec.event == tracefmt::ev::kLostRecords) cpu.lost_records += rec.extra[0];
+        if (event == tracefmt::ev::kWrapBuffer) [[unlikely]] {
+          scan.wrap = true;
+          return;
+        }
+        ++scan.records;
+        if (rec.has_tsc()) [[likely]] {
+          const uint64_t tsc = rec.Tsc();
+          scan.last_tsc = tsc;
+          if (tsc < emitted_up_to && emitted_up_to != 0) ++health.late_records;
+        }
       });
   if (d.new_cons != cons_untrusted) ring.StoreCons(d.new_cons);
   cpu.records += d.records;
@@ -276,8 +299,42 @@ void DrainLoop::Impl::NoteAnomaly(CpuHealth& cpu, tracefmt::RingAnomaly anomaly,
   }
 }
 
+void DrainLoop::Impl::PushRun(uint32_t cpu, std::span<const std::byte> run, RunScan& scan) {
+  if (!scan.wrap) [[likely]] {
+    merger.PushRecords(cpu, run, scan.records, scan.last_tsc);
+    scan = RunScan{};
+    return;
+  }
+  // The run holds WRAP padding (once per lap of the buffer, at the end of the data area): the
+  // stretches around it go to the merger, the padding does not.
+  // The drain checked every record's size against the run, so the walk needs no bounds test.
+  size_t from = 0;
+  size_t records = 0;
+  uint64_t last_tsc = 0;
+  auto push = [&](size_t to) {
+    merger.PushRecords(cpu, run.subspan(from, to - from), records, last_tsc);
+    records = 0;
+    last_tsc = 0;
+  };
+  for (size_t off = 0; off < run.size();) {
+    const tracefmt::RecordRef rec{tracefmt::Load32(run.data() + off), run.data() + off};
+    const size_t next = off + rec.SizeBytes();
+    if (rec.event() == tracefmt::ev::kWrapBuffer) {
+      push(off);
+      from = next;
+    } else {
+      ++records;
+      if (rec.has_tsc()) last_tsc = rec.Tsc();
+    }
+    off = next;
+  }
+  push(run.size());
+  scan = RunScan{};
+}
+
 void DrainLoop::Impl::Emit(uint64_t up_to) {
-  merger.EmitUpTo(up_to, [this](const tracefmt::MergedRecord& m) { sink.Add(m); });
+  merger.EmitBatchesUpTo(
+      up_to, [this](std::span<const tracefmt::MergedRef> batch) { sink.AddBatch(batch); });
   watermark = std::max(watermark, up_to);
 }
 
@@ -295,7 +352,8 @@ void DrainLoop::Impl::Stop() {
   const uint64_t wake_ns = scheduler.NowNs();
   stopped = true;
   Pass(Wake::kFinal, wake_ns, kNoBudget);
-  merger.EmitAll([this](const tracefmt::MergedRecord& m) { sink.Add(m); });
+  merger.EmitAllBatches(
+      [this](std::span<const tracefmt::MergedRef> batch) { sink.AddBatch(batch); });
   if (capture) {
     if (tracefmt::Status st = capture->Close(); !st) {
       ++health.capture_errors;
@@ -326,6 +384,16 @@ void DrainLoop::Impl::SampleTotals() {
   health.merger_pending = merger.pending();
 }
 
+void MergedRecordSink::AddBatch(std::span<const tracefmt::MergedRef> batch) {
+  tracefmt::MergedRecord m;
+  for (const tracefmt::MergedRef& r : batch) {
+    m.cpu = r.cpu;
+    m.tsc = r.tsc;
+    r.rec().DecodeTo(m.rec);
+    Add(m);
+  }
+}
+
 DrainLoop::DrainLoop(boost::asio::io_context& io, Scheduler& scheduler, Hypervisor& hypervisor,
                      MergedRecordSink& sink, Logger& log, DrainLoopOptions options)
     : impl_(std::make_unique<Impl>(io, scheduler, hypervisor, sink, log, std::move(options))) {}
@@ -354,6 +422,9 @@ const TraceBuffers& DrainLoop::buffers() const {
 }
 uint64_t DrainLoop::watermark_tsc() const {
   return impl_->watermark;
+}
+size_t DrainLoop::merger_bytes() const {
+  return impl_->merger.buffer_bytes();
 }
 
 const DaemonHealth& DrainLoop::SampleHealth() {

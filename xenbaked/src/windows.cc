@@ -215,6 +215,18 @@ void WindowedAccounting::CrossBoundaries(uint64_t tsc) {
   }
 }
 
+void WindowedAccounting::AddBatch(std::span<const tracefmt::MergedRef> batch) {
+  while (!batch.empty()) {
+    const size_t added = engine_.AddBatch(batch, next_boundary_tsc_);
+    if (added == batch.size()) return;
+    // batch[added] is past the boundary: close the windows before it, as Add does.
+    const tracefmt::MergedRef& m = batch[added];
+    CrossBoundaries(m.tsc);
+    engine_.AddRaw(m.cpu, m.tsc, m.rec());
+    batch = batch.subspan(added + 1);
+  }
+}
+
 void WindowedAccounting::Flush() {
   if (!engine_.started()) return;
   CrossBoundaries(engine_.now_tsc());

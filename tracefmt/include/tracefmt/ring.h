@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "tracefmt/record.h"
 
@@ -89,14 +90,20 @@ uint32_t DeliverRun(std::span<const std::byte> run, uint32_t budget, bool& corru
   const uint32_t len = static_cast<uint32_t>(run.size());
   Record rec;
   while (off < len) {
-    const uint32_t size = RecordBytesFromHeader(Load32(run.data() + off));
+    const uint32_t header = Load32(run.data() + off);
+    const uint32_t size = RecordBytesFromHeader(header);
     if (size > len - off) {
       corrupt = true;
       break;
     }
     if (off > 0 && off + size > budget) break;  // the first record always goes: progress
-    DecodeRecord(run.subspan(off, size), rec);
-    on_record(rec);
+    // A consumer that takes a RecordRef reads the record in place: no decoded copy.
+    if constexpr (std::is_invocable_v<OnRecord&, RecordRef>) {
+      on_record(RecordRef{header, run.data() + off});
+    } else {
+      DecodeRecord(run.subspan(off, size), rec);
+      on_record(rec);
+    }
     ++records;
     off += size;
   }
@@ -108,7 +115,8 @@ uint32_t DeliverRun(std::span<const std::byte> run, uint32_t budget, bool& corru
 // exactly data_size bytes), at most `max_bytes` of them (whole records only; at least one record
 // is always delivered when there is one, so progress is guaranteed). `on_run` receives each
 // contiguous stretch of whole records as raw bytes, before `on_record` sees its records; either
-// may be a no-op. The caller should read prod once, issue a read barrier, call this on memory
+// may be a no-op; an `on_record` that takes a RecordRef gets each record in place instead of a
+// decoded copy. The caller should read prod once, issue a read barrier, call this on memory
 // the producer will not touch until cons is published, then publish `new_cons`.
 template <typename OnRun, typename OnRecord>
 RingDrain DrainRing(std::span<const std::byte> data, uint32_t cons_untrusted,

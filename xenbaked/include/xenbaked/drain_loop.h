@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "tracefmt/merge.h"
@@ -52,6 +53,10 @@ class MergedRecordSink {
  public:
   virtual ~MergedRecordSink() = default;
   virtual void Add(const tracefmt::MergedRecord& m) = 0;
+  // The loop delivers merged records in batches, left in the merger's buffers (valid for the
+  // call), so the accounting pays one call per batch rather than one per record. This default
+  // decodes each and hands it to Add; the daemon's accounting takes the batch whole.
+  virtual void AddBatch(std::span<const tracefmt::MergedRef> batch);
 };
 
 struct DrainLoopOptions {
@@ -91,6 +96,8 @@ class DrainLoop {
   const DaemonHealth& health() const;
   const TraceBuffers& buffers() const;
   uint64_t watermark_tsc() const;
+  // Bytes the merger keeps allocated for records held back by the watermark (memory reports).
+  size_t merger_bytes() const;
 
  private:
   struct Impl;

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "tracefmt/merge.h"
@@ -111,6 +112,9 @@ class WindowedAccounting {
       CrossBoundaries(m.tsc);
     engine_.Add(m);
   }
+  // The same for a batch of records left in place (the daemon's live path): the engine takes the
+  // batch in one call, split only where it crosses a window boundary.
+  void AddBatch(std::span<const tracefmt::MergedRef> batch);
   // Feeds the snapshot at the newest record (the open, partial windows are not closed).
   void Flush();
 
