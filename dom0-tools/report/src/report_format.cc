@@ -91,6 +91,35 @@ std::string FormatCsv(const Report& r) {
   return out;
 }
 
+namespace {
+
+// A final record's totals, or null when the period holds none for the domain.
+nlohmann::json FinalJson(const std::optional<tracefmt::AcctDomainRecord>& f) {
+  if (!f) return nullptr;
+  const bool destroyed = f->final_reason == tracefmt::AcctFinalReason::kDestroyed;
+  return {{"reason", destroyed ? "destroyed" : "shutdown"},
+          {"first_seen_ns", f->window_start_ns},
+          {"last_seen_ns", f->window_end_ns},
+          {"realtime_end_ns", f->realtime_end_ns},
+          {"vcpus", f->vcpus},
+          {"running_ns", f->running_ns},
+          {"runnable_ns", f->runnable_ns},
+          {"blocked_ns", f->blocked_ns},
+          {"offline_ns", f->offline_ns},
+          {"dispatches", f->dispatches},
+          {"run_slices", f->run_slices},
+          {"slice_min_ns", f->slice_min_ns},
+          {"slice_max_ns", f->slice_max_ns},
+          {"slice_sum_ns", f->slice_sum_ns},
+          {"wakes", f->wakes},
+          {"blocks", f->blocks},
+          {"hypercalls", f->hypercalls},
+          {"io_records", f->io_records},
+          {"lost_records", f->lost_records}};
+}
+
+}  // namespace
+
 nlohmann::json ReportJson(const Report& r) {
   nlohmann::json domains = nlohmann::json::array();
   for (const DomainTotalsRow& d : r.domains) {
@@ -113,7 +142,8 @@ nlohmann::json ReportJson(const Report& r) {
                        {"blocks", d.totals.blocks},
                        {"hypercalls", d.totals.hypercalls},
                        {"io_records", d.totals.io_records},
-                       {"lost_records", d.totals.lost_records}});
+                       {"lost_records", d.totals.lost_records},
+                       {"final", FinalJson(d.final_record)}});
   }
   nlohmann::json problems = nlohmann::json::array();
   for (const LogProblem& p : r.problems) {

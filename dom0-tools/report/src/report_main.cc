@@ -31,6 +31,13 @@ WHAT IT COUNTS
   running, BLK% blocked. "(destroyed)" marks a domain that ended in the period.
   Domain names are shown sanitised, beside their ids.
 
+  The daemon also logs a final record per domain incarnation: when the domain is
+  destroyed, and for every live domain when the daemon stops. It holds the totals from
+  the domain's first to last sighting, including the time after the last closed window.
+  --format json gives it as "final" (reason destroyed or shutdown, running_ns,
+  runnable_ns, blocked_ns, offline_ns, dispatches, wakes, blocks, lost_records, ...) for
+  each domain whose final record ends in the period, null otherwise.
+
 TIMES
   --from and --to take UTC times "2024-05-01T12:00:00Z", "2024-05-01 12:00:00",
   "2024-05-01", or Unix seconds "1714564800".

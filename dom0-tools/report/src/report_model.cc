@@ -67,11 +67,12 @@ void ReportBuilder::Add(const tracefmt::AcctRecord& record, size_t log_index) {
   ++report_.records_read;
   if (const auto* d = std::get_if<tracefmt::AcctDomainRecord>(&record)) {
     if (d->is_final()) {
-      // Totals since first seen: not differenced by period, but they say the domain ended.
-      if (d->final_reason == tracefmt::AcctFinalReason::kDestroyed &&
-          InPeriod(d->realtime_end_ns)) {
-        report_.domains[DomainIndex(*d)].destroyed = true;
-      }
+      // Totals since first seen: not differenced by period, but they say the domain ended (or
+      // the daemon stopped) and what it came to.
+      if (!InPeriod(d->realtime_end_ns)) return;
+      DomainTotalsRow& row = report_.domains[DomainIndex(*d)];
+      if (d->final_reason == tracefmt::AcctFinalReason::kDestroyed) row.destroyed = true;
+      row.final_record = *d;
       return;
     }
     if (!InPeriod(d->realtime_end_ns) || d->window_end_ns <= d->window_start_ns) return;

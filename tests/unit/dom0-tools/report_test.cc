@@ -152,6 +152,33 @@ TEST(ReportJson, CarriesTotalsAndPercentages) {
   EXPECT_TRUE(j["problems"].empty());
 }
 
+TEST(ReportJson, GivesEachDomainsFinalRecordOrNull) {
+  std::vector<std::byte> log = SampleLog();
+  // Domain 1 alive when the daemon stopped: its totals run past the last closed window.
+  tracefmt::AcctDomainRecord shutdown = Interval(1, "g1", 20, 0, 0, 0);
+  shutdown.final_reason = tracefmt::AcctFinalReason::kShutdown;
+  shutdown.window_start_ns = 0;
+  shutdown.window_end_ns = 20 * kSecond + kSecond / 2;
+  shutdown.running_ns = 20 * kSecond + kSecond / 2;
+  shutdown.dispatches = 205;
+  tracefmt::AppendAcctRecord(shutdown, log);
+  const nlohmann::json j = ReportJson(Build(log));
+  const nlohmann::json& one = j["domains"][0]["final"];
+  EXPECT_EQ(one["reason"], "shutdown");
+  EXPECT_EQ(one["running_ns"], 20 * kSecond + kSecond / 2);
+  EXPECT_EQ(one["dispatches"], 205);
+  EXPECT_EQ(one["last_seen_ns"], 20 * kSecond + kSecond / 2);
+  EXPECT_EQ(j["domains"][0]["running_ns"], 20 * kSecond);  // intervals: closed windows only
+  EXPECT_EQ(j["domains"][1]["final"]["reason"], "destroyed");
+  EXPECT_TRUE(j["domains"][1]["destroyed"].get<bool>());
+  // Out of the period: no final record, and not marked destroyed.
+  const nlohmann::json early = ReportJson(
+      Build(log, {.from_unix_ns = std::nullopt, .to_unix_ns = kStartUnixNs + 10 * kSecond}));
+  EXPECT_TRUE(early["domains"][0]["final"].is_null());
+  EXPECT_TRUE(early["domains"][1]["final"].is_null());
+  EXPECT_FALSE(early["domains"][1]["destroyed"].get<bool>());
+}
+
 TEST(FormatTable, NamesDomainsByIdAndName) {
   const std::string table = FormatTable(Build(SampleLog()));
   EXPECT_NE(table.find("host host-a"), std::string::npos) << table;

@@ -36,6 +36,10 @@ struct DomainTotalsRow {
   // The additive counters summed over the selected intervals (window times and slice min/max,
   // which do not add, stay zero).
   tracefmt::AcctDomainRecord totals;
+  // The daemon's final record of this incarnation, when the period holds one: its totals from
+  // first to last sighting (destroyed, or alive when the daemon shut down). Unlike `totals` it
+  // also covers the time after the last closed window.
+  std::optional<tracefmt::AcctDomainRecord> final_record;
 };
 
 // One domain over one window, for the plot.
