@@ -2,7 +2,9 @@
 // Debian's <xenctrl.h> so every signature is checked against the real ABI.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -73,15 +75,41 @@ int xc_interface_close(xc_interface* xch) {
 }
 
 int xc_physinfo(xc_interface* xch, xc_physinfo_t* info) {
+  // CPUs come and go (the simulator's hotplug): ask for the online count each time, as Xen's
+  // physinfo answers with num_online_cpus().
+  SimReply online;
+  if (!xch->conn.Call(SimOp::kCpuOnlineMap, 0, 0, {}, online)) return -1;
   std::memset(info, 0, sizeof *info);
   info->threads_per_core = 1;
-  info->cores_per_socket = xch->conn.nr_cpus();
-  info->nr_cpus = xch->conn.nr_cpus();
+  info->cores_per_socket = online.values[0];
+  info->nr_cpus = online.values[0];
   info->max_cpu_id = xch->conn.max_cpu_id();
   info->nr_nodes = 1;
   info->cpu_khz = static_cast<uint32_t>(xch->conn.cpu_khz());
   info->total_pages = 1u << 20;
   info->free_pages = 1u << 18;
+  return 0;
+}
+
+// Xen reports an offline CPU's idle time as 0 (it has no idle vCPU running); an online CPU's is
+// its idle vCPU's running time. The simulator keeps no idle clock, so an online CPU reports 1 ns:
+// what consumers test is zero or not.
+int xc_getcpuinfo(xc_interface* xch, int max_cpus, xc_cpuinfo_t* info, int* nr_cpus) {
+  if (max_cpus < 0 || (max_cpus > 0 && info == nullptr)) {
+    errno = EINVAL;
+    return -1;
+  }
+  std::vector<std::byte> map((xch->conn.max_cpu_id() / 8) + 1);
+  SimReply reply;
+  if (!xch->conn.Call(SimOp::kCpuOnlineMap, 0, 0, {}, reply, map)) return -1;
+  const int count = std::min(max_cpus, static_cast<int>(xch->conn.max_cpu_id() + 1));
+  for (int cpu = 0; cpu < count; ++cpu) {
+    const bool online = (std::to_integer<unsigned>(map[static_cast<size_t>(cpu) / 8]) >>
+                         (static_cast<unsigned>(cpu) % 8)) &
+                        1u;
+    info[cpu].idletime = online ? 1 : 0;
+  }
+  if (nr_cpus != nullptr) *nr_cpus = count;
   return 0;
 }
 

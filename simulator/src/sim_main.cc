@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -37,6 +38,7 @@ struct RunOptions {
   std::string truth_path = "-";
   std::string produced_path;
   std::string ready_path;
+  std::vector<uint32_t> online_after_enable;
 };
 
 bool WriteText(const std::string& path, const std::string& text) {
@@ -60,6 +62,10 @@ void AddRunOptions(CLI::App& run, RunOptions& o) {
   run.add_option("--cpus", o.nr_cpus, "online physical CPUs 0..N-1 (or --cpu-ids)");
   run.add_option("--cpu-ids", w.cpu_ids, "online CPU ids, sparse allowed: 0,1,4")->delimiter(',');
   run.add_option("--offline-cpus", o.host.offline_cpu_ids, "CPU ids present but offline")
+      ->delimiter(',');
+  run.add_option("--online-after-enable", o.online_after_enable,
+                 "offline CPU ids that come online once a consumer has enabled tracing (with no "
+                 "trace buffer, as on Xen)")
       ->delimiter(',');
   run.add_option("--domains", w.domains, "domains at start, Domain-0 included");
   run.add_option("--vcpus", w.vcpus_per_domain, "vCPUs per domain");
@@ -127,7 +133,16 @@ int Run(RunOptions& o) {
     (*host)->SetEventMask(*mask);
   }
   std::atomic<bool> enabled_once{false}, disabled_after{false};
+  for (uint32_t cpu : o.online_after_enable) {
+    const std::vector<uint32_t>& offline = o.host.offline_cpu_ids;
+    if (std::find(offline.begin(), offline.end(), cpu) == offline.end()) {
+      fmt::print(stderr, "xenbake-sim: --online-after-enable {}: not one of --offline-cpus\n", cpu);
+      return 2;
+    }
+  }
   auto server = SimServer::Start(**host, [&](SimOp op) {
+    if (op == SimOp::kTbufEnable && !enabled_once)
+      for (uint32_t cpu : o.online_after_enable) (void)(*host)->BringCpuOnline(cpu);
     if (op == SimOp::kTbufEnable) enabled_once = true;
     if (op == SimOp::kTbufDisable && enabled_once) disabled_after = true;
   });

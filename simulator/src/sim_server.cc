@@ -134,6 +134,8 @@ bool SimServer::HandleRequest(Client& client) {
   }
   SimReply reply;
   std::vector<SimDomainEntry> domains;
+  std::vector<uint8_t> online_map;
+  const void* reply_payload = nullptr;
   switch (req.op) {
     case SimOp::kHello: {
       const PhysInfo p = host_.physinfo();
@@ -179,7 +181,17 @@ bool SimServer::HandleRequest(Client& client) {
       }
       reply.values[0] = static_cast<uint32_t>(domains.size());
       reply.payload_bytes = static_cast<uint32_t>(domains.size() * sizeof(SimDomainEntry));
+      reply_payload = domains.data();
       break;
+    case SimOp::kCpuOnlineMap: {
+      const std::vector<uint32_t> online = host_.online_cpus();
+      online_map.assign(host_.physinfo().max_cpu_id / 8 + 1, 0);
+      for (uint32_t cpu : online) online_map[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
+      reply.values[0] = static_cast<uint32_t>(online.size());
+      reply.payload_bytes = static_cast<uint32_t>(online_map.size());
+      reply_payload = online_map.data();
+      break;
+    }
     case SimOp::kBindVirq:
       if (bound_ != nullptr) {
         reply.rc = -EEXIST;
@@ -192,7 +204,7 @@ bool SimServer::HandleRequest(Client& client) {
     case SimOp::kUnmask:
       return false;  // only on an event channel
   }
-  Reply(client.fd, reply, domains.data());
+  Reply(client.fd, reply, reply_payload);
   if (observer_) observer_(req.op);
   return true;
 }

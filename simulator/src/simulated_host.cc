@@ -43,6 +43,7 @@ tracefmt::Status SimulatedHost::Init() {
   }
   physinfo_ = {static_cast<uint32_t>(config_.workload.cpu_ids.size()), max_cpu_id,
                config_.workload.cpu_khz};
+  online_ = config_.workload.cpu_ids;
 
   auto memory = TraceMemory::Create(
       {config_.workload.cpu_ids, max_cpu_id, config_.nr_cpus_limit, config_.shm_path});
@@ -97,6 +98,28 @@ void SimulatedHost::DisableTracing() {
 void SimulatedHost::SetEventMask(uint32_t mask) {
   std::lock_guard lock(mutex_);
   producer_->SetEventMask(mask);
+}
+
+PhysInfo SimulatedHost::physinfo() const {
+  std::lock_guard lock(mutex_);
+  return physinfo_;
+}
+
+std::vector<uint32_t> SimulatedHost::online_cpus() const {
+  std::lock_guard lock(mutex_);
+  return online_;
+}
+
+tracefmt::Status SimulatedHost::BringCpuOnline(uint32_t cpu) {
+  const std::vector<uint32_t>& offline = config_.offline_cpu_ids;
+  if (std::find(offline.begin(), offline.end(), cpu) == offline.end())
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "cpu " + std::to_string(cpu) + " is not one of the host's offline CPUs");
+  std::lock_guard lock(mutex_);
+  if (std::binary_search(online_.begin(), online_.end(), cpu)) return {};
+  online_.insert(std::upper_bound(online_.begin(), online_.end(), cpu), cpu);
+  physinfo_.nr_cpus = static_cast<uint32_t>(online_.size());
+  return {};
 }
 
 void SimulatedHost::SetCpuMask(std::span<const uint8_t> bitmap) {

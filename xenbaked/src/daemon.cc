@@ -1,5 +1,6 @@
 #include "xenbaked/daemon.h"
 
+#include <fmt/ranges.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -34,6 +35,7 @@ struct Daemon::Impl final : MergedRecordSink {
   void Tick();
   void Publish(bool final);
   void RefreshNames();
+  void CheckCpuCoverage();
   void Stop();
 
   boost::asio::io_context& io;
@@ -53,6 +55,9 @@ struct Daemon::Impl final : MergedRecordSink {
   std::vector<std::function<void()>> before_final;
   std::unordered_map<uint32_t, std::string> names;
   AccountingSnapshot totals;
+  std::vector<uint32_t> untraced_cpus;  // as of the last CheckCpuCoverage
+  bool online_cpus_known = false;
+  bool online_cpus_error_logged = false;
   uint64_t tick_id = 0;
   uint64_t duration_id = 0;
   bool started = false;
@@ -94,6 +99,7 @@ tracefmt::Status Daemon::Impl::Start() {
   setup.cpu_mask = ParseCpuList(options.cpu_mask).value_or(std::vector<uint32_t>{});
   if (tracefmt::Status st = loop->Start(setup, physinfo); !st) return st;
   started = true;
+  CheckCpuCoverage();
 
   signals = std::make_unique<SignalHandlers>(
       io,
@@ -133,11 +139,55 @@ void Daemon::Impl::RefreshNames() {
   for (const DomainInfo& d : *domains) names[d.domid] = d.name;
 }
 
+namespace {
+std::vector<uint32_t> WithoutRing(const std::vector<uint32_t>& online,
+                                  const std::vector<CpuRing>& rings) {
+  std::vector<uint32_t> out;
+  for (uint32_t cpu : online)
+    if (std::none_of(rings.begin(), rings.end(),
+                     [cpu](const CpuRing& r) { return r.cpu() == cpu; }))
+      out.push_back(cpu);
+  return out;
+}
+}  // namespace
+
+// CPUs come online at any time (CPU hotplug); each check compares the online CPUs with the mapped
+// rings and says so, once per change, when a CPU is running without a buffer.
+void Daemon::Impl::CheckCpuCoverage() {
+  tracefmt::Result<std::vector<uint32_t>> online = hypervisor.OnlineCpus();
+  if (!online) {
+    if (!online_cpus_error_logged)
+      log.Notice(
+          "cannot list the online CPUs ({}): a CPU brought online after the trace buffers "
+          "were allocated would go unnoticed",
+          online.error().Describe());
+    online_cpus_error_logged = true;
+    online_cpus_known = false;
+    return;
+  }
+  online_cpus_known = true;
+  std::vector<uint32_t> untraced = WithoutRing(*online, loop->buffers().rings);
+  if (untraced == untraced_cpus) return;
+  if (untraced.empty())
+    log.Notice("every online CPU has a trace buffer again");
+  else
+    log.Warn(
+        "CPU(s) {} online without a trace buffer: Xen allocates the buffers once, for the "
+        "CPUs online at that moment, and drops these CPUs' records without counting them, so "
+        "their time is not accounted. Allocate the buffers while every CPU is online "
+        "(tbuf_size= on Xen's command line)",
+        fmt::join(untraced, ","));
+  untraced_cpus = std::move(untraced);
+}
+
 void Daemon::Impl::Publish(bool final) {
   accounting->Flush();
   totals = history->totals();
   RefreshNames();
-  const DaemonHealth& health = loop->SampleHealth();
+  CheckCpuCoverage();
+  DaemonHealth health = loop->SampleHealth();
+  health.untraced_cpus = untraced_cpus;
+  health.online_cpus_known = online_cpus_known;
   const publish::PublishView view{.totals = totals,
                                   .windows = *history,
                                   .health = health,
@@ -248,6 +298,9 @@ std::string RenderLiveTable(const Window* window, const AccountingSnapshot& tota
       health.version.empty() ? XENBAKED_VERSION : health.version, health.backend, health.records,
       health.lost_records, health.wakes_irq, health.wakes_timer,
       static_cast<double>(health.drain_latency.max_ns) / 1e3, health.anomalies);
+  if (!health.untraced_cpus.empty())
+    out += fmt::format("WARNING: CPU(s) {} online without a trace buffer: not accounted\n",
+                       fmt::join(health.untraced_cpus, ","));
   if (window == nullptr || window->end_ns <= window->start_ns) {
     out += fmt::format("(first window not closed yet; {} domains seen)\n", totals.domains.size());
     return out;

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -149,6 +150,10 @@ tracefmt::Result<TraceBuffers> XenHypervisor::EnableTracing(const TraceSetup& se
   const int fd = xenevtchn_fd(h_->xce);
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  log_.Info(
+      "libxenctrl: tracing enabled, t_info at mfn {:#x} ({} bytes); libxenforeignmemory: "
+      "t_info and {} CPU buffer(s) of {} pages mapped; libxenevtchn: VIRQ_TBUF bound to port {}",
+      t_info_mfn, t_info_bytes, buffers.rings.size(), buffers.pages_per_cpu, h_->port);
   return buffers;
 }
 
@@ -170,6 +175,21 @@ tracefmt::Status XenHypervisor::AckEvent() {
 tracefmt::Status XenHypervisor::DisableTracing() {
   if (xc_tbuf_disable(h_->xch) != 0) return MakeSystemError("xc_tbuf_disable");
   return {};
+}
+
+tracefmt::Result<std::vector<uint32_t>> XenHypervisor::OnlineCpus() {
+  // XEN_SYSCTL_getcpuinfo gives each CPU id's idle time, and Xen reports 0 for an offline CPU
+  // (physinfo only counts the online ones; it does not say which).
+  const int max_cpus = xc_get_max_cpus(h_->xch);
+  if (max_cpus <= 0) return MakeSystemError("xc_get_max_cpus");
+  std::vector<xc_cpuinfo_t> info(static_cast<size_t>(max_cpus));
+  int reported = 0;
+  if (xc_getcpuinfo(h_->xch, max_cpus, info.data(), &reported) != 0)
+    return MakeSystemError("xc_getcpuinfo");
+  std::vector<uint32_t> online;
+  for (int cpu = 0; cpu < std::min(reported, max_cpus); ++cpu)
+    if (info[static_cast<size_t>(cpu)].idletime != 0) online.push_back(static_cast<uint32_t>(cpu));
+  return online;
 }
 
 tracefmt::Result<std::vector<DomainInfo>> XenHypervisor::ListDomains() {

@@ -32,6 +32,7 @@ enum class SimOp : uint32_t {
   kDomainList,      // arg: first domid, arg2: max -> values[0]: count; payload: SimDomainEntry[]
   kBindVirq,        // -> values[0]: port; the connection becomes an event channel
   kUnmask,          // one-way, on an event channel
+  kCpuOnlineMap,    // -> values[0]: online CPUs; payload: bitmap, bit n = CPU n online
 };
 
 struct SimRequest {

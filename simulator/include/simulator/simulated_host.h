@@ -71,9 +71,16 @@ class SimulatedHost {
   SimulatedHost(const SimulatedHost&) = delete;
   SimulatedHost& operator=(const SimulatedHost&) = delete;
 
-  PhysInfo physinfo() const { return physinfo_; }
+  PhysInfo physinfo() const;
   const std::string& shm_path() const { return config_.shm_path; }
-  const std::vector<uint32_t>& online_cpus() const { return config_.workload.cpu_ids; }
+  // The CPUs online now, ascending: the workload's, and any brought online since.
+  std::vector<uint32_t> online_cpus() const;
+  // CPU hotplug, as `xen-hptool cpu-online` does it: one of HostConfig::offline_cpu_ids comes
+  // online. Xen allocates trace buffers once, for the CPUs online at that moment, so this CPU has
+  // none; and the workload schedules nothing there. Its time is therefore traced by no one —
+  // exactly what a consumer must notice on a real host. kInvalidArgument for an id that is not
+  // an offline CPU.
+  tracefmt::Status BringCpuOnline(uint32_t cpu);
 
   // --- XEN_SYSCTL_tbuf_op ----------------------------------------------------------------------
   // One shot per "boot" (kInvalidArgument afterwards). Also turns tracing on, as Xen does.
@@ -135,8 +142,9 @@ class SimulatedHost {
   void RunRealtime(double speed);
 
   HostConfig config_;
-  PhysInfo physinfo_;
   mutable std::mutex mutex_;  // guards everything below but the notifier
+  PhysInfo physinfo_;
+  std::vector<uint32_t> online_;  // ascending
   std::optional<TraceMemory> memory_;
   std::optional<EventFdNotifier> notifier_;
   FanOut fan_out_;

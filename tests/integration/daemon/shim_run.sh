@@ -2,7 +2,9 @@
 # The same xenbaked binary that runs in dom0, unmodified, against xenbake-sim through the libxen
 # shim (LD_PRELOAD). Passes when the daemon exits 0 and its raw capture holds every record the
 # simulator produced, in order per CPU, none missing and none extra (xenbake-sim check), and its
-# socket API names the domains with the names xenstore (the shim) gives them.
+# socket API names the domains with the names xenstore (the shim) gives them. The host has a third
+# CPU that comes online only after the daemon enabled tracing (so it has no trace buffer, as on
+# Xen): the daemon must warn that it is not traced (xc_getcpuinfo through the shim).
 #   shim_run.sh XENBAKED XENBAKE_SIM LIBXENBAKE_SHIM
 set -eu
 xenbaked=$1 sim=$2 shim=$3
@@ -14,7 +16,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$sim" run --shm "$work/mem" --cpus 2 --domains 4 --vcpus 2 --seed 3 --speed 1 \
+"$sim" run --shm "$work/mem" --cpus 2 --offline-cpus 2 --online-after-enable 2 \
+  --domains 4 --vcpus 2 --seed 3 --speed 1 \
   --ready-file "$work/ready" --exit-after-disable --produced "$work/produced.xt" \
   --truth "$work/truth.json" &
 sim_pid=$!
@@ -33,7 +36,7 @@ asan=$(ldd "$xenbaked" 2>/dev/null | grep -o '/[^ ]*libasan[^ ]*' | head -1 || t
 [ -n "$asan" ] && preload="$asan:$shim"
 XENBAKE_SIM="$work/mem" LD_PRELOAD="$preload" "$xenbaked" --backend xen --duration 3 --quiet \
   --initial-contents account --capture "$work/capture.xt" --log-level info \
-  --socket "$work/run/api.sock" --interval-ms 200 &
+  --socket "$work/run/api.sock" --interval-ms 200 2>"$work/daemon.err" &
 daemon_pid=$!
 # Ask the running daemon for its domains until a publication has named them (bounded by the
 # daemon's own --duration: once it exits the socket is gone and the client gives up).
@@ -65,7 +68,12 @@ while time.monotonic() < deadline and alive():
 print("no domain names from the socket API", file=sys.stderr)
 sys.exit(1)
 PY
-wait "$daemon_pid" || { echo "xenbaked failed" >&2; exit 1; }
+wait "$daemon_pid" || { cat "$work/daemon.err" >&2; echo "xenbaked failed" >&2; exit 1; }
+grep -q "CPU(s) 2 online without a trace buffer" "$work/daemon.err" || {
+  cat "$work/daemon.err" >&2
+  echo "the CPU that came online without a buffer was not reported" >&2
+  exit 1
+}
 [ "${names_ok:-yes}" = yes ] || { echo "domain names did not come through the shim" >&2; exit 1; }
 echo "names: $(cat "$work/names.json")"
 wait "$sim_pid"

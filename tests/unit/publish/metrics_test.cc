@@ -87,6 +87,21 @@ TEST(Metrics, RendersFamiliesWithHelpTypeAndBaseUnits) {
   EXPECT_DOUBLE_EQ(p.samples[R"(xenbaked_drain_latency_seconds_bucket{le="1.6384e-05"})"], 0);
 }
 
+// Online CPUs without a trace buffer: a gauge when the hypervisor listed its CPUs, no sample
+// (rather than a reassuring 0) when it could not.
+TEST(Metrics, UntracedCpusOnlyWhenKnown) {
+  FakeHost host;
+  host.Advance(1);
+  host.health.online_cpus_known = true;
+  host.health.untraced_cpus = {5, 7};
+  Parsed p = ParseExposition(RenderMetrics(host.View(/*monotonic_ns=*/1)));
+  EXPECT_EQ(p.type["xenbaked_untraced_cpus"], "gauge");
+  EXPECT_DOUBLE_EQ(p.samples["xenbaked_untraced_cpus"], 2);
+  host.health.online_cpus_known = false;
+  p = ParseExposition(RenderMetrics(host.View(/*monotonic_ns=*/2)));
+  EXPECT_FALSE(p.samples.contains("xenbaked_untraced_cpus"));
+}
+
 TEST(Metrics, EscapesLabelValues) {
   EXPECT_EQ(EscapeLabelValue(R"(a"b\c)"), R"(a\"b\\c)");
   EXPECT_EQ(EscapeLabelValue("a\nb"), "a\\nb");

@@ -120,6 +120,28 @@ TEST(SimulatedHostTest, DomainListNamesDomainZero) {
   EXPECT_EQ(domains[2].vcpus, 2u);
 }
 
+// CPU hotplug after the buffers exist: the CPU is online (physinfo counts it) but t_info gives it
+// no buffer, as Xen does; only an offline CPU can come online.
+TEST(SimulatedHostTest, ACpuBroughtOnlineLaterHasNoBuffer) {
+  HostConfig config;
+  config.workload.cpu_ids = {0, 2};
+  config.offline_cpu_ids = {1, 3};
+  auto host = MakeHost(config);
+  ASSERT_TRUE(host->EnableTracing(/*pages=*/4).ok());
+  EXPECT_EQ(host->online_cpus(), (std::vector<uint32_t>{0, 2}));
+  ASSERT_TRUE(host->BringCpuOnline(1));
+  EXPECT_EQ(host->online_cpus(), (std::vector<uint32_t>{0, 1, 2}));
+  EXPECT_EQ(host->physinfo().nr_cpus, 3u);
+  EXPECT_EQ(host->physinfo().max_cpu_id, 3u);
+  EXPECT_TRUE(host->CpuBuffer(1).empty());
+  EXPECT_FALSE(host->CpuBuffer(2).empty());
+  EXPECT_TRUE(host->BringCpuOnline(1)) << "already online: nothing to do";
+  EXPECT_FALSE(host->BringCpuOnline(2)) << "online from the start";
+  EXPECT_FALSE(host->BringCpuOnline(9)) << "not a CPU of this host";
+  host->Advance(50'000'000);  // the workload keeps running on its own CPUs
+  EXPECT_EQ(host->TruthSnapshot().cpus.size(), 2u);
+}
+
 TEST(SimulatedHostTest, SharedMemoryFileMapsToTheSameBytes) {
   const std::string path =
       (std::filesystem::temp_directory_path() / ("xenbake-sim-test-" + std::to_string(::getpid())))

@@ -7,9 +7,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "tracefmt/events.h"
@@ -58,6 +60,15 @@ class FakeHypervisor final : public Hypervisor {
   }
   tracefmt::Result<std::vector<DomainInfo>> ListDomains() override {
     return std::vector<DomainInfo>{{.domid = 0, .name = "Domain-0"}};
+  }
+  // The CPUs with a ring, plus any a test brought online later (they have no ring, as on Xen).
+  tracefmt::Result<std::vector<uint32_t>> OnlineCpus() override {
+    if (!online_error.empty())
+      return tracefmt::MakeError(tracefmt::ErrorCode::kUnsupported, online_error);
+    std::vector<uint32_t> online = cpu_ids_;
+    online.insert(online.end(), online_later.begin(), online_later.end());
+    std::sort(online.begin(), online.end());
+    return online;
   }
 
   // --- producer side --------------------------------------------------------------------------
@@ -118,6 +129,8 @@ class FakeHypervisor final : public Hypervisor {
   int disable_calls = 0;
   int acks = 0;
   uint64_t dropped = 0;
+  std::vector<uint32_t> online_later;  // online CPUs without a ring (came online after enable)
+  std::string online_error;            // non-empty: OnlineCpus() fails with it
 
  private:
   uint32_t Advance(uint32_t p, uint32_t n) const {

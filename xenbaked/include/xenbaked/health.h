@@ -89,6 +89,11 @@ struct DaemonHealth {
 
   uint64_t publish_errors = 0;
 
+  // Online CPUs without a trace buffer: Xen allocates buffers once, for the CPUs online then, and
+  // drops a later CPU's records without counting them, so nothing of its time is accounted.
+  std::vector<uint32_t> untraced_cpus;
+  bool online_cpus_known = false;  // false when the hypervisor could not list its online CPUs
+
   LatencyHistogram drain_latency;
   std::vector<CpuHealth> cpus;  // one per CPU with a buffer, ascending id
 };

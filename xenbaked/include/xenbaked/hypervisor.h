@@ -19,6 +19,7 @@
 //   std::unique_ptr<Hypervisor> hv = ...;                    // injected by the caller
 //   Result<PhysInfo> info = hv->GetPhysInfo();
 //   Result<TraceBuffers> bufs = hv->EnableTracing({.pages_per_cpu = 32});
+//   Result<std::vector<uint32_t>> online = hv->OnlineCpus();  // any without a ring is untraced
 //   for (CpuRing& ring : bufs->rings) {
 //     uint32_t prod = ring.LoadProd();                       // acquire
 //     RingDrain d = DrainRing(ring.Data(), ring.LoadCons(), prod, budget, on_run, on_record);
@@ -129,6 +130,12 @@ class Hypervisor {
 
   // Domains that exist now, with names (xc_domain_getinfolist + /local/domain/<id>/name).
   virtual tracefmt::Result<std::vector<DomainInfo>> ListDomains() = 0;
+
+  // The physical CPUs online now, ascending. Xen allocates trace buffers once, for the CPUs
+  // online at that moment, and drops the records of a CPU that came online later without
+  // counting them: comparing this list with the mapped rings is how the daemon makes that loss
+  // visible.
+  virtual tracefmt::Result<std::vector<uint32_t>> OnlineCpus() = 0;
 };
 
 }  // namespace xenbaked

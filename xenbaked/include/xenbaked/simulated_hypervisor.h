@@ -26,6 +26,7 @@ class SimulatedHypervisor final : public Hypervisor {
   tracefmt::Status AckEvent() override;
   tracefmt::Status DisableTracing() override;
   tracefmt::Result<std::vector<DomainInfo>> ListDomains() override;
+  tracefmt::Result<std::vector<uint32_t>> OnlineCpus() override { return host_.online_cpus(); }
 
   simulator::SimulatedHost& host() { return host_; }
 

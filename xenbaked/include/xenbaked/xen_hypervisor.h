@@ -36,6 +36,7 @@ class XenHypervisor final : public Hypervisor {
   tracefmt::Status AckEvent() override;
   tracefmt::Status DisableTracing() override;
   tracefmt::Result<std::vector<DomainInfo>> ListDomains() override;
+  tracefmt::Result<std::vector<uint32_t>> OnlineCpus() override;
 
   struct Handles;  // the libxen handles and mappings (defined with Xen's headers)
 

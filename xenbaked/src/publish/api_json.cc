@@ -129,6 +129,7 @@ json HealthJson(const DaemonHealth& h) {
             {"errors", h.capture_errors},
             {"chunks_lost", h.capture_chunks_lost}}},
           {"publish_errors", h.publish_errors},
+          {"untraced_cpus", h.online_cpus_known ? json(h.untraced_cpus) : json(nullptr)},
           {"drain_latency_ns",
            {{"count", l.count}, {"mean", l.mean_ns()}, {"min", l.min_ns}, {"max", l.max_ns}}},
           {"cpus", std::move(cpus)}};

@@ -111,6 +111,12 @@ void DaemonFamilies(const PublishView& view, Exposition& out) {
   out.Sample("xenbaked_lost_records_total", "", double(h.lost_records));
   out.Family("xenbaked_anomalies_total", "counter", "Ring or record anomalies found.");
   out.Sample("xenbaked_anomalies_total", "", double(h.anomalies));
+  if (h.online_cpus_known) {
+    out.Family("xenbaked_untraced_cpus", "gauge",
+               "Online CPUs without a trace buffer (came online after the buffers were "
+               "allocated): their time is not accounted.");
+    out.Sample("xenbaked_untraced_cpus", "", double(h.untraced_cpus.size()));
+  }
   out.Family("xenbaked_wakes_total", "counter", "Drain passes by what woke the loop.");
   out.Sample("xenbaked_wakes_total", "source=\"irq\"", double(h.wakes_irq));
   out.Sample("xenbaked_wakes_total", "source=\"timer\"", double(h.wakes_timer));

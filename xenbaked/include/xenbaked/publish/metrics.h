@@ -16,7 +16,7 @@
 //   xenbaked_records_total, xenbaked_lost_records_total, xenbaked_anomalies_total
 //   xenbaked_wakes_total{source="irq"|"timer"|"repost"}
 //   xenbaked_cpu_capture_ratio{cpu} (newest 1 s window), xenbaked_cpu_buffer_fill_ratio{cpu}
-//   xenbaked_drain_latency_seconds (histogram)
+//   xenbaked_drain_latency_seconds (histogram), xenbaked_untraced_cpus
 #pragma once
 
 #include <cstddef>
