@@ -120,6 +120,38 @@ TEST(RecordCursorTest, WalksRecordsAndStopsAtAPartialOne) {
   EXPECT_EQ(cur.remaining(), 4u);
 }
 
+TEST(RecordCursorTest, InPlaceWalkGivesTheSameFieldsAsTheDecodedCopy) {
+  const std::vector<Record> recs = {Rec(1, 10, {1}), RecNoTsc(2, {7, 8}), Rec(3, 30, {}),
+                                    RecNoTsc(6), Rec(4, 40, {1, 2, 3, 4, 5, 6, 7})};
+  std::vector<std::byte> bytes;
+  for (const Record& r : recs) {
+    const size_t at = bytes.size();
+    bytes.resize(at + r.SizeBytes());
+    EncodeRecord(r, std::span<std::byte>(bytes).subspan(at));
+  }
+  const size_t whole = bytes.size();
+  AppendWord(bytes, MakeHeader(5, 7, true));  // claims 40 bytes
+  AppendWord(bytes, 0);                       // 8 present
+  RecordCursor cur(bytes);
+  RecordRef ref;
+  size_t i = 0;
+  while (cur.Next(ref)) {
+    ASSERT_LT(i, recs.size());
+    EXPECT_EQ(ref.Decode(), recs[i]);
+    EXPECT_EQ(ref.SizeBytes(), recs[i].SizeBytes());
+    if (ref.has_tsc()) {
+      EXPECT_EQ(ref.Tsc(), recs[i].tsc);
+    }
+    for (uint32_t w = 0; w < ref.extra_words(); ++w) EXPECT_EQ(ref.Extra(w), recs[i].extra[w]);
+    EXPECT_EQ(ref.FirstExtraOrZero(), recs[i].extra_words == 0 ? 0u : recs[i].extra[0]);
+    ++i;
+  }
+  EXPECT_EQ(i, recs.size());
+  EXPECT_FALSE(cur.AtEnd());
+  EXPECT_EQ(cur.offset(), whole);  // the cut-short record's byte offset, for the error
+  EXPECT_EQ(cur.remaining(), 8u);
+}
+
 TEST(RecordCursorTest, EmptySpanIsAtEnd) {
   RecordCursor cur({});
   Record rec;

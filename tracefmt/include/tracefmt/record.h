@@ -45,8 +45,10 @@ constexpr uint32_t HeaderExtraWords(uint32_t header) {
 constexpr bool HeaderHasTsc(uint32_t header) {
   return (header & kHeaderTscFlag) != 0;
 }
+// Branch-free (a decode loop over a mixed stream computes it for every record): bit 31 shifted
+// down to bit 3 is the TSC's 8 bytes, bits 28–30 shifted down to bits 2–4 are 4 × extra words.
 constexpr uint32_t RecordBytesFromHeader(uint32_t header) {
-  return 4u + (HeaderHasTsc(header) ? 8u : 0u) + 4u * HeaderExtraWords(header);
+  return 4u + ((header >> 28) & 8u) + ((header >> 26) & 28u);
 }
 constexpr uint32_t MakeHeader(uint32_t event, uint32_t extra_words, bool has_tsc) {
   return (event & kHeaderEventMask) | ((extra_words & 7u) << kHeaderExtraShift) |
@@ -140,6 +142,14 @@ struct RecordRef {
   uint64_t Tsc() const { return Load64(p + 4); }
   // Extra word `i`; only for i < extra_words().
   uint32_t Extra(uint32_t i) const { return Load32(p + 4 + ((header >> 31) << 3) + 4 * i); }
+  // Extra word 0, or 0 when there is none, without a branch: the load stays inside the record
+  // (one without extra words has its own last word read, then masked away).
+  uint32_t FirstExtraOrZero() const {
+    const uint32_t none = extra_words() == 0;
+    // Where word 0 is; without one, the word before (the TSC's or the header), which exists.
+    const uint32_t at = 4u + ((header >> 28) & 8u) - (none << 2);
+    return Load32(p + at) & (none - 1u);
+  }
   // The decoded copy, exactly as DecodeRecord gives it (extra words beyond extra_words() zero).
   void DecodeTo(Record& rec) const {
     rec.event = event();
@@ -164,18 +174,35 @@ struct RecordRef {
 // Walks the records of one contiguous run of bytes (a ring window or a file chunk).
 //
 //   RecordCursor cur(chunk);
-//   Record rec;
-//   while (cur.Next(rec)) handle(rec);
+//   RecordRef rec;                        // in place: fields loaded only when asked for
+//   while (cur.Next(rec)) handle(rec.event(), rec.Tsc(), rec.Extra(0));
 //   if (!cur.AtEnd()) report_truncation(cur.offset());
+//
+// Next(Record&) gives a decoded copy instead, for records that must outlive the bytes.
 class RecordCursor {
  public:
   explicit RecordCursor(std::span<const std::byte> bytes) : bytes_(bytes) {}
 
-  // False at the end, or when the remaining bytes hold only part of a record (see AtEnd).
+  // The next record left in place, its whole size checked to lie within the span (so every
+  // field RecordRef offers can be loaded). False at the end, or when the remaining bytes hold
+  // only part of a record (see AtEnd). Nothing is copied or zeroed: this is the fast walk.
+  bool Next(RecordRef& out) {
+    const size_t left = bytes_.size() - offset_;
+    if (left < kMinRecordBytes) return false;
+    const std::byte* p = bytes_.data() + offset_;
+    const uint32_t header = Load32(p);
+    const uint32_t size = RecordBytesFromHeader(header);
+    if (left < size) return false;
+    out = RecordRef{header, p};
+    offset_ += size;
+    return true;
+  }
+  // The same walk, each record decoded into `out` (extra words beyond extra_words zero).
   bool Next(Record& out) {
-    const size_t used = DecodeRecord(bytes_.subspan(offset_), out);
-    offset_ += used;
-    return used != 0;
+    RecordRef ref;
+    if (!Next(ref)) return false;
+    ref.DecodeTo(out);
+    return true;
   }
   // Offset of the next undecoded byte within the span.
   size_t offset() const { return offset_; }
