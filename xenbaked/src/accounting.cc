@@ -50,6 +50,26 @@ struct DecodedView {
   uint32_t extra_words() const { return rec.extra_words; }
   bool has_tsc() const { return rec.has_tsc; }
   uint32_t Extra(uint32_t i) const { return rec.extra[i]; }
+  uint32_t FirstExtraOrZero() const { return rec.extra_words != 0 ? rec.extra[0] : 0; }
+};
+
+static_assert(Group(ev::kHvmIoRead) == kGroupHvmHandler &&
+                  Group(ev::kHvmIoWrite) == kGroupHvmHandler &&
+                  Group(ev::kHvmIoportRead) == kGroupHvmHandler &&
+                  Group(ev::kHvmIoportWrite) == kGroupHvmHandler &&
+                  Group(ev::kHvmIomemRead) == kGroupHvmHandler &&
+                  Group(ev::kHvmIomemWrite) == kGroupHvmHandler &&
+                  Group(ev::kMemPageGrantMap) == kGroupMem &&
+                  Group(ev::kMemPageGrantUnmap) == kGroupMem &&
+                  Group(ev::kMemPageGrantTransfer) == kGroupMem,
+              "the hot path looks for I/O events by id only in these two groups");
+
+// Guest activity counts, kept where the hot path adds to them without asking first whether the
+// record is any (it adds 0 or 1): a domain's, or a CPU's while nobody is known to run there.
+struct Activity {
+  uint64_t hypercalls = 0;
+  uint64_t io_records = 0;
+  uint64_t either = 0;  // records that were a hypercall, I/O or both
 };
 
 struct VcpuState {
@@ -79,8 +99,7 @@ struct DomainState {
   uint64_t slice_sum_ticks = 0;
   uint64_t allocated_ns = 0;  // SWITCH_INFNEXT gives ns already
   uint64_t allocations = 0;
-  uint64_t hypercalls = 0;
-  uint64_t io_records = 0;
+  Activity activity;  // hypercalls and I/O records while it ran
   uint64_t lost_records = 0;
   std::vector<VcpuState> vcpus;
 };
@@ -98,7 +117,7 @@ struct CpuState {
   uint64_t wrap_records = 0;
   uint64_t hypercalls = 0;
   uint64_t io_records = 0;
-  uint64_t unattributed = 0;
+  Activity unattributed;  // while no domain was known to run here (`either` is the count)
   uint32_t current_domid = kNoDomain;  // who runs here, for hypercall/I/O attribution
   uint32_t current_vcpu = 0;
   int32_t current_slot = kNoSlot;        // its live slot (kNoSlot when unknown or destroyed)
@@ -125,7 +144,9 @@ struct AccountingEngine::Impl {
   std::vector<CpuState> cpus;
   uint32_t cpu_count = 0;  // cpus.size(), kept apart: sizeof(CpuState) is no power of two
   std::function<void(const DomainTotals&)> on_final;
-  uint64_t records = 0;
+  // Records are counted per CPU (CpuState::records) and summed when asked for: one increment
+  // less per record. Those naming an impossible CPU are counted here.
+  uint64_t records_without_cpu = 0;
   uint64_t lost_records = 0;
   uint64_t epoch_tsc = 0;  // first TSC seen: engine time 0
   bool has_epoch = false;
@@ -151,7 +172,7 @@ struct AccountingEngine::Impl {
   void OnLostRecords(CpuState& c, uint32_t cpu, uint64_t tsc, const tracefmt::LostRecords& lost);
   void OnDomainAdd(uint32_t domid, uint64_t tsc);
   void OnDomainRemove(uint32_t domid, uint64_t tsc);
-  void CountGuestActivity(CpuState& c, bool hypercall, bool io);
+  void CountGuestActivity(CpuState& c, uint32_t hypercall, uint32_t io);
 
   // --- state helpers ---
   DomainState* ActiveDomain(uint32_t domid, uint64_t tsc);
@@ -162,6 +183,11 @@ struct AccountingEngine::Impl {
 
   // --- snapshot ---
   DomainTotals Totals(const DomainState& d, uint64_t tsc, std::vector<uint64_t>* cpu_open) const;
+  uint64_t Records() const {
+    uint64_t n = records_without_cpu;
+    for (const CpuState& c : cpus) n += c.records;
+    return n;
+  }
   uint64_t EngineNs(uint64_t tsc) const {
     return tsc > epoch_tsc ? clock.ToNs(tsc - epoch_tsc) : 0;
   }
@@ -170,16 +196,17 @@ struct AccountingEngine::Impl {
 // ------------------------------------------------------------------------------------------------
 // Hot path
 
-inline void AccountingEngine::Impl::CountGuestActivity(CpuState& c, bool hypercall, bool io) {
+// Called for every record outside the dispatched groups, hypercall/I/O or not (then it adds
+// zeros): a random mix of hypercalls and other records would mispredict a test first. The only
+// branch, on whether someone is known to run here, goes the same way for long stretches.
+inline void AccountingEngine::Impl::CountGuestActivity(CpuState& c, uint32_t hypercall,
+                                                       uint32_t io) {
   c.hypercalls += hypercall;
   c.io_records += io;
-  if (c.current_slot == kNoSlot) {
-    ++c.unattributed;
-    return;
-  }
-  DomainState& d = slots[c.current_slot];
-  d.hypercalls += hypercall;
-  d.io_records += io;
+  Activity& a = c.current_slot == kNoSlot ? c.unattributed : slots[c.current_slot].activity;
+  a.hypercalls += hypercall;
+  a.io_records += io;
+  a.either += hypercall | io;
 }
 
 CpuState* AccountingEngine::Impl::GrowCpus(uint32_t cpu) {
@@ -205,9 +232,9 @@ void AccountingEngine::Impl::FirstTsc(CpuState& c, uint64_t tsc) {
 template <typename R>
 [[gnu::always_inline]] inline void AccountingEngine::Impl::Add(uint32_t cpu, uint64_t tsc,
                                                                const R& rec) {
-  ++records;
   CpuState* cp = cpu < cpu_count ? &cpus[cpu] : GrowCpus(cpu);
   if (cp == nullptr) [[unlikely]] {
+    ++records_without_cpu;
     ++anomalies.bad_id;
     return;
   }
@@ -222,20 +249,20 @@ template <typename R>
     now_tsc = std::max(now_tsc, tsc);
   }
   const uint32_t event = rec.event();
-  if (tracefmt::IsHypercallEvent(event)) {
-    CountGuestActivity(c, /*hypercall=*/true,
-                       /*io=*/rec.extra_words() >= 1 && tracefmt::IsIoHypercallWord(rec.Extra(0)));
-    return;
-  }
   const uint32_t group = Group(event);
   if (group == kGroupSchedMin || group == kGroupSchedVerbose || group == kGroupGen ||
       group == kGroupDom0) [[unlikely]] {
     Dispatch(c, cpu, tsc, rec);
     return;
   }
-  // Hypercalls were counted above: what is left of guest activity is I/O by event id alone.
-  if (tracefmt::IsIoEventId(event)) [[unlikely]]
-    CountGuestActivity(c, /*hypercall=*/false, /*io=*/true);
+  // Bitwise, not short-circuit: no branch on the event mix. A record without extra words reads
+  // word 0 as 0, which names no I/O hypercall.
+  const uint32_t hypercall = tracefmt::IsHypercallEvent(event);
+  uint32_t io = hypercall & tracefmt::IsIoHypercallWord(rec.FirstExtraOrZero());
+  // I/O by event id alone lives in two groups only (the static_assert on Group): one compare.
+  if (group == kGroupHvmHandler || group == kGroupMem) [[unlikely]]
+    io = tracefmt::IsIoEventId(event);
+  CountGuestActivity(c, hypercall, io);
 }
 
 template <typename R>
@@ -431,7 +458,6 @@ DomainState* AccountingEngine::Impl::ActiveDomain(uint32_t domid, uint64_t tsc) 
     slots[slot].domid = domid;
     slot_of_domid[domid] = slot;
   }
-
   DomainState& d = slots[slot];
   if (!d.in_use || d.destroyed) [[unlikely]]
     StartIncarnation(d, tsc);
@@ -544,8 +570,8 @@ DomainTotals AccountingEngine::Impl::Totals(const DomainState& d, uint64_t tsc,
   t.slice_sum_ns = clock.ToNs(d.slice_sum_ticks);
   t.allocated_ns = d.allocated_ns;
   t.allocations = d.allocations;
-  t.hypercalls = d.hypercalls;
-  t.io_records = d.io_records;
+  t.hypercalls = d.activity.hypercalls;
+  t.io_records = d.activity.io_records;
   t.lost_records = d.lost_records;
   t.vcpus.reserve(d.vcpus.size());
   for (size_t i = 0; i < d.vcpus.size(); ++i) {
@@ -604,8 +630,10 @@ void AccountingEngine::AddRaw(uint32_t cpu, uint64_t tsc, tracefmt::RecordRef re
 }
 void AccountingEngine::AddAll(tracefmt::MergedTraceReader& merged) {
   Impl& e = *impl_;
-  merged.ForEach(
-      [&e](uint32_t cpu, uint64_t tsc, tracefmt::RecordRef rec) { e.Add(cpu, tsc, rec); });
+  // Inlined into both of the merge's per-CPU loops: a call per record costs more than the
+  // common record's whole accounting.
+  merged.ForEach([&e](uint32_t cpu, uint64_t tsc, tracefmt::RecordRef rec)
+                     __attribute__((always_inline)) { e.Add(cpu, tsc, rec); });
 }
 
 size_t AccountingEngine::AddBatch(std::span<const tracefmt::MergedRef> batch,
@@ -627,7 +655,7 @@ AccountingSnapshot AccountingEngine::Snapshot(uint64_t tsc) const {
   s.tsc = tsc;
   s.cpu_khz = e.clock.cpu_khz();
   s.at_ns = e.EngineNs(tsc);
-  s.records = e.records;
+  s.records = e.Records();
   s.lost_records = e.lost_records;
   s.anomaly_kinds = e.anomalies;
   s.anomalies = e.anomalies.total();
@@ -657,7 +685,7 @@ AccountingSnapshot AccountingEngine::Snapshot(uint64_t tsc) const {
     ct.wrap_records = c.wrap_records;
     ct.hypercalls = c.hypercalls;
     ct.io_records = c.io_records;
-    ct.unattributed = c.unattributed;
+    ct.unattributed = c.unattributed.either;
   }
   return s;
 }
@@ -666,7 +694,7 @@ uint64_t AccountingEngine::now_tsc() const {
   return impl_->now_tsc;
 }
 uint64_t AccountingEngine::records() const {
-  return impl_->records;
+  return impl_->Records();
 }
 uint64_t AccountingEngine::TscToNs(uint64_t tsc) const {
   return impl_->EngineNs(tsc);

@@ -96,6 +96,23 @@ class MergedTraceReader {
   // true when the chunk ended (or its next record is cut short), for Load to go on.
   template <typename Fn>
   static bool Run(Cursor& c, uint64_t limit, Fn& fn);
+  // A cursor's position while RunPair works on it: locals, so the loop keeps them in registers.
+  struct Head {
+    const std::byte* data;
+    size_t size;
+    size_t pos;
+    uint32_t header;
+    uint64_t tsc;
+  };
+  // Emits h's head and steps to the next record; false when the chunk ended or its next record
+  // is cut short (Load goes on from h.pos, and reports the damage).
+  template <typename Fn>
+  static bool Step(Head& h, uint32_t cpu, Fn& fn);
+  // Two CPUs merged until one's chunk ends, which it returns (its head for Load to find). The
+  // two trade places every record or two: each keeps the lead in a loop of its own while its
+  // head is not past the other's, so a change of CPU costs one compare and no bookkeeping.
+  template <typename Fn>
+  static Cursor& RunPair(Cursor& lo, Cursor& hi, Fn& fn);
   // Discovers CPUs at the start, adds CPUs first met while scanning, and sorts the heads again.
   void Prepare();
   bool NeedsPrepare() const { return !discovered_ || !newcomers_.empty(); }
@@ -183,27 +200,67 @@ bool MergedTraceReader::Run(Cursor& c, uint64_t limit, Fn& fn) {
 }
 
 template <typename Fn>
+[[gnu::always_inline]] inline bool MergedTraceReader::Step(Head& h, uint32_t cpu, Fn& fn) {
+  fn(cpu, h.tsc, RecordRef{h.header, h.data + h.pos});
+  h.pos += RecordBytesFromHeader(h.header);
+  if (h.size - h.pos < kMinRecordBytes) [[unlikely]]
+    return false;
+  const uint32_t header = Load32(h.data + h.pos);
+  if (h.size - h.pos < RecordBytesFromHeader(header)) [[unlikely]]
+    return false;
+  h.header = header;
+  if (HeaderHasTsc(header)) h.tsc = Load64(h.data + h.pos + 4);
+  return true;
+}
+
+template <typename Fn>
+MergedTraceReader::Cursor& MergedTraceReader::RunPair(Cursor& lo, Cursor& hi, Fn& fn) {
+  Head l{lo.data, lo.size, lo.pos, lo.head_header, lo.head_tsc};
+  Head h{hi.data, hi.size, hi.pos, hi.head_header, hi.head_tsc};
+  const uint32_t lo_cpu = lo.cpu;
+  const uint32_t hi_cpu = hi.cpu;
+  bool lo_ended = false;
+  for (;;) {
+    // Ties go to the lower CPU: it leads while its head is not newer than the other's.
+    while (l.tsc <= h.tsc) {
+      if (!Step(l, lo_cpu, fn)) [[unlikely]] {
+        lo_ended = true;
+        goto done;
+      }
+    }
+    while (h.tsc < l.tsc) {
+      if (!Step(h, hi_cpu, fn)) [[unlikely]]
+        goto done;
+    }
+  }
+done:
+  lo.pos = l.pos;
+  lo.head_header = l.header;
+  lo.head_tsc = l.tsc;  // when the chunk ended: the CPU's last TSC, for a record without one
+  hi.pos = h.pos;
+  hi.head_header = h.header;
+  hi.head_tsc = h.tsc;
+  return lo_ended ? lo : hi;
+}
+
+template <typename Fn>
 void MergedTraceReader::ForEach(Fn&& fn) {
   for (;;) {
     if (NeedsPrepare()) [[unlikely]]
       Prepare();
     if (order_.size() == 2) [[likely]] {
-      // Two CPUs (the common capture), whose records interleave every one or two: the two
-      // cursors trade places with one comparison, without touching order_.
-      Cursor* a = order_[0];
-      Cursor* b = order_[1];
-      for (;;) {
-        const uint64_t tsc = b->head_tsc;
-        const uint64_t limit = tsc + (a->cpu < b->cpu && tsc != ~uint64_t{0} ? 1 : 0);
-        if (Run(*a, limit, fn)) {
-          Load(*a);
-          if (!a->has_head || NeedsPrepare()) [[unlikely]]
-            break;
-        }
-        if (Before(b, a)) std::swap(a, b);
-      }
-      order_[0] = a;
-      order_[1] = b;
+      // Two CPUs (the common capture), whose records interleave every one or two: merged in
+      // RunPair until a chunk ends, without touching order_.
+      Cursor* lo = order_[0]->cpu < order_[1]->cpu ? order_[0] : order_[1];
+      Cursor* hi = lo == order_[0] ? order_[1] : order_[0];
+      Cursor* ended = nullptr;
+      do {
+        ended = &RunPair(*lo, *hi, fn);
+        Load(*ended);
+      } while (ended->has_head && !NeedsPrepare());
+      // Reorder moves the front cursor back into place, or drops it when its stream ended.
+      order_[0] = ended;
+      order_[1] = ended == lo ? hi : lo;
     } else {
       if (order_.empty()) return;
       Cursor& c = *order_.front();
