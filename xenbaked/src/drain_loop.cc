@@ -75,6 +75,15 @@ struct DrainLoop::Impl {
   uint64_t watermark = 0;   // everything at or below it has gone to the sink
   uint64_t newest_tsc = 0;  // newest TSC drained from any CPU
   DaemonHealth health;
+  // Per CPU, for telling loss before the daemon started from loss during its run: bytes of the
+  // initial contents still to drain (kept with --initial-contents=account), and whether the
+  // first record the hypervisor writes after them is still to come (with a buffer full since
+  // boot, that is the TRC_LOST_RECORDS report of everything lost until the daemon made room).
+  struct StartState {
+    uint32_t initial_left = 0;
+    bool first_write_pending = true;
+  };
+  std::vector<StartState> start_state;
   uint64_t rate_last_ns = 0;
   uint64_t rate_last_records = 0;
   // Handlers left on the io_context after the loop is gone check this before touching it.
@@ -96,8 +105,15 @@ tracefmt::Status DrainLoop::Impl::Start(const TraceSetup& setup, const PhysInfo&
   health.cpu_khz = physinfo.cpu_khz;
   health.pages_per_cpu = buffers.pages_per_cpu;
   health.event_mask = setup.event_mask;
-  for (const CpuRing& ring : buffers.rings)
+  for (const CpuRing& ring : buffers.rings) {
     health.cpus.push_back(CpuHealth{.cpu = ring.cpu(), .buffer_bytes = ring.data_size()});
+    StartState& st = start_state.emplace_back();
+    const uint32_t cons = ring.LoadCons();
+    const uint32_t prod = ring.LoadProd();
+    if (options.initial_contents == InitialContents::kAccount &&
+        tracefmt::CheckRingPointers(ring.data_size(), cons, prod) == tracefmt::RingAnomaly::kNone)
+      st.initial_left = tracefmt::RingUnconsumed(ring.data_size(), cons, prod);
+  }
   rate_last_ns = scheduler.NowNs();
 
   if (!options.capture_path.empty()) {
@@ -209,6 +225,18 @@ void DrainLoop::Impl::Pass(Wake why, uint64_t wake_ns, uint32_t budget) {
       busy_bound = std::min(busy_bound, last);
     }
   }
+  // A CPU drained empty holds nothing older than the newest record drained anywhere only if it
+  // stayed empty while the others were drained. dom0 is a guest too: the daemon's vCPU can be
+  // descheduled in the middle of a pass (seconds, on a loaded host), and a CPU drained before
+  // that has older records than the CPUs drained after. Look at every CPU again: one that has
+  // records now is bounded by its own newest drained record, like a CPU with work left.
+  for (const CpuRing& ring : buffers.rings) {
+    const uint32_t cons = ring.LoadCons();
+    const uint32_t prod = ring.LoadProd();
+    if (prod != cons &&
+        tracefmt::CheckRingPointers(ring.data_size(), cons, prod) == tracefmt::RingAnomaly::kNone)
+      busy_bound = std::min(busy_bound, merger.last_tsc(ring.cpu()));
+  }
   health.drain_latency.Add(scheduler.NowNs() - wake_ns);
   health.last_drain_unix_ns = scheduler.UnixNowNs();
   Emit(std::min(busy_bound, newest_tsc));
@@ -247,8 +275,18 @@ bool DrainLoop::Impl::DrainCpu(size_t index, uint32_t budget) {
       },
       [&](tracefmt::RecordRef rec) {
         const uint32_t event = rec.event();
+        StartState& start = start_state[index];
+        bool before_start = false;
+        if (start.initial_left > 0) {
+          before_start = true;
+          start.initial_left -= std::min(start.initial_left, rec.SizeBytes());
+        } else if (start.first_write_pending && event != tracefmt::ev::kWrapBuffer) {
+          before_start = true;
+          start.first_write_pending = false;
+        }
         if (event == tracefmt::ev::kLostRecords && rec.extra_words() >= 1) [[unlikely]] {
           cpu.lost_records += rec.Extra(0);
+          if (before_start) cpu.lost_records_at_start += rec.Extra(0);
         }
         // WRAP padding has no meaning for accounting and its TSC may be stale bytes (it fills
         // whatever was left at the end of the data area): kept in the raw capture, never merged,
@@ -375,10 +413,12 @@ void DrainLoop::Impl::Stop() {
 
 void DrainLoop::Impl::SampleTotals() {
   health.records = health.bytes = health.lost_records = health.anomalies = 0;
+  health.lost_records_at_start = 0;
   for (const CpuHealth& cpu : health.cpus) {
     health.records += cpu.records;
     health.bytes += cpu.bytes;
     health.lost_records += cpu.lost_records;
+    health.lost_records_at_start += cpu.lost_records_at_start;
     health.anomalies += cpu.anomalies;
   }
   health.merger_pending = merger.pending();

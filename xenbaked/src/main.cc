@@ -114,11 +114,12 @@ int Main(int argc, char** argv) {
 
   const DaemonHealth& h = daemon.loop().health();
   log.Info(
-      "exit: {} records drained on {} CPU(s), {} lost, {} anomalies, wakes irq {} timer {}, "
-      "drain latency mean {:.1f} us max {:.1f} us, capture errors {}",
-      h.records, h.cpus.size(), h.lost_records, h.anomalies, h.wakes_irq, h.wakes_timer,
-      h.drain_latency.mean_ns() / 1e3, static_cast<double>(h.drain_latency.max_ns) / 1e3,
-      h.capture_errors);
+      "exit: {} records drained on {} CPU(s), {} lost during the run (and {} before start), {} "
+      "anomalies, {} late records, wakes irq {} timer {}, drain latency mean {:.1f} us max {:.1f} "
+      "us, capture errors {}",
+      h.records, h.cpus.size(), h.lost_records - h.lost_records_at_start, h.lost_records_at_start,
+      h.anomalies, h.late_records, h.wakes_irq, h.wakes_timer, h.drain_latency.mean_ns() / 1e3,
+      static_cast<double>(h.drain_latency.max_ns) / 1e3, h.capture_errors);
   return h.capture_errors == 0 ? 0 : 3;
 }
 

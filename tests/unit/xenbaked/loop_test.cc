@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include "fake_hypervisor.h"
@@ -39,6 +40,7 @@ class DrainLoopTest : public ::testing::Test {
   explicit DrainLoopTest(std::vector<uint32_t> cpus = {0, 1}, uint32_t pages = 2)
       : hv_(std::move(cpus), pages), log_(LogLevel::kDebug, [this](LogLevel, std::string_view l) {
           log_lines_.emplace_back(l);
+          if (on_log_) on_log_();
         }) {}
 
   void StartLoop(const std::function<void(DrainLoopOptions&)>& configure = nullptr) {
@@ -66,6 +68,7 @@ class DrainLoopTest : public ::testing::Test {
   ManualScheduler sched_;
   FakeHypervisor hv_;
   std::vector<std::string> log_lines_;
+  std::function<void()> on_log_;  // runs inside the loop whenever it logs (mid-pass, too)
   Logger log_;
   CollectingSink sink_;
   std::unique_ptr<DrainLoop> loop_;
@@ -137,6 +140,31 @@ TEST_F(DrainLoopTest, RecordsReachTheSinkMergedInTscOrder) {
   EXPECT_EQ(loop_->health().late_records, 0u);
 }
 
+// dom0 is a guest: the daemon can be descheduled between two CPUs of one pass, and the CPU it
+// drained first gets records meanwhile that are older than the next CPU's. Here the anomaly log
+// line (written mid-pass, while CPU 1 is drained) stands for that moment.
+TEST_F(DrainLoopTest, RecordsWrittenOnACpuWhileAnotherIsDrainedAreNotOvertaken) {
+  StartLoop();
+  Fill(0, 5, 100);  // 100..140
+  Fill(1, 5, 200);  // 200..240, then a record cut short by prod: an anomaly, logged mid-pass
+  const uint32_t prod = hv_.ring(1).LoadProd();
+  ASSERT_TRUE(hv_.Write(1, kEvent, 250, {0}));
+  hv_.SetProd(1, prod + 8);
+  on_log_ = [&] {
+    on_log_ = nullptr;
+    EXPECT_TRUE(hv_.Write(0, kEvent, 160, {0}));
+  };
+  loop_->DrainNow();
+  EXPECT_EQ(loop_->health().cpus[1].anomalies, 1u);
+  EXPECT_EQ(sink_.records.size(), 5u);  // CPU 0's first five; CPU 1's wait for CPU 0's 160
+  loop_->DrainNow();
+  loop_->Stop();
+  EXPECT_EQ(loop_->health().late_records, 0u);
+  ASSERT_EQ(sink_.records.size(), 11u);
+  for (size_t i = 1; i < sink_.records.size(); ++i)
+    EXPECT_LE(sink_.records[i - 1].tsc, sink_.records[i].tsc) << i;
+}
+
 TEST_F(DrainLoopTest, BogusProdIsCountedAndNeverFollowedThenDrainingRecovers) {
   StartLoop();
   Fill(0, 4, 1000);
@@ -203,6 +231,40 @@ TEST_F(DrainLoopTest, LostRecordsAreCountedFromTheRecordsThatReportThem) {
   loop_->DrainNow();
   EXPECT_EQ(loop_->SampleHealth().lost_records, 22u);
   EXPECT_EQ(loop_->health().cpus[0].lost_records, 17u);
+}
+
+// On real Xen with tbuf_size= the buffers are full from boot: the first record the hypervisor
+// writes after the daemon made room reports everything lost until then. That loss is the
+// daemon's start, not its run, and is reported apart.
+TEST_F(DrainLoopTest, LossBeforeStartIsReportedApartFromLossDuringTheRun) {
+  Fill(0, 20, 1000);
+  StartLoop([&](DrainLoopOptions& o) { o.initial_contents = InitialContents::kDiscard; });
+  hv_.Write(0, tracefmt::ev::kLostRecords, 2000, {1000, 0, 0, 0});
+  Fill(0, 5, 2100);
+  Fill(1, 5, 2100);
+  loop_->DrainNow();
+  EXPECT_EQ(loop_->SampleHealth().lost_records, 1000u);
+  EXPECT_EQ(loop_->health().lost_records_at_start, 1000u);
+  // Later loss on either CPU is loss during the run, even on a CPU that reports it first.
+  hv_.Write(0, tracefmt::ev::kLostRecords, 3000, {7, 0, 0, 0});
+  hv_.Write(1, tracefmt::ev::kLostRecords, 3000, {4, 0, 0, 0});
+  loop_->DrainNow();
+  EXPECT_EQ(loop_->SampleHealth().lost_records, 1011u);
+  EXPECT_EQ(loop_->health().lost_records_at_start, 1000u);
+  EXPECT_EQ(loop_->health().cpus[0].lost_records_at_start, 1000u);
+  EXPECT_EQ(loop_->health().cpus[1].lost_records_at_start, 0u);
+}
+
+TEST_F(DrainLoopTest, LossInAccountedInitialContentsAndRightAfterThemIsBeforeStart) {
+  hv_.Write(0, tracefmt::ev::kLostRecords, 900, {3, 0, 0, 0});
+  Fill(0, 10, 1000);
+  StartLoop([&](DrainLoopOptions& o) { o.initial_contents = InitialContents::kAccount; });
+  hv_.Write(0, tracefmt::ev::kLostRecords, 2000, {500, 0, 0, 0});
+  Fill(0, 3, 2100);
+  hv_.Write(0, tracefmt::ev::kLostRecords, 3000, {9, 0, 0, 0});
+  loop_->DrainNow();
+  EXPECT_EQ(loop_->SampleHealth().lost_records, 512u);
+  EXPECT_EQ(loop_->health().lost_records_at_start, 503u);
 }
 
 class TempDir {

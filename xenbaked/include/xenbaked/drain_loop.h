@@ -12,14 +12,17 @@
 //
 // Merging: each CPU's records are in TSC order; the LiveMerger holds them until a watermark says
 // no CPU can still deliver an older one. The watermark after a pass is the minimum, over the CPUs
-// that still have work left (budget reached), of the newest TSC drained from that CPU — and, when
-// every CPU was drained empty, the newest TSC drained anywhere. Why that is safe: a CPU drained up
-// to the prod we read holds nothing older that we have not seen, except a record that was being
-// written at the very moment of our read (Xen stamps the TSC, writes the record, then publishes
-// prod, with interrupts off: a window of well under a microsecond), and those can only be older
-// than records of other CPUs that were published before our read by that tiny window. Such a
-// record, if it ever happens (or if the CPUs' TSCs are skewed), is still accounted, just after
-// newer ones: it is counted as late in DaemonHealth::late_records rather than silently reordered.
+// that still have work left (budget reached) or that have records again when every ring is looked
+// at once more after the pass, of the newest TSC drained from that CPU — and, when every CPU was
+// drained empty and stayed so, the newest TSC drained anywhere. Why that is safe: a CPU that is
+// empty at the second look holds nothing older than a record already drained, except one being
+// written at the very moment of that look (Xen stamps the TSC, writes the record, then publishes
+// prod, with interrupts off: a window of well under a microsecond). The second look matters
+// because dom0 is a guest: the daemon's vCPU can be descheduled between two CPUs of a pass for
+// seconds on a loaded host, and the CPU drained first meanwhile gets records older than those the
+// next CPU gives. A record that still comes late (that tiny window, or TSCs skewed between CPUs)
+// is accounted, just after newer ones: it is counted as late in DaemonHealth::late_records rather
+// than silently reordered.
 //
 //   DrainLoop loop(io, scheduler, hypervisor, sink, log, options);
 //   if (auto st = loop.Start(setup, physinfo); !st) die(st.error().Describe());

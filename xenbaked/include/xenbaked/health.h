@@ -49,7 +49,11 @@ struct CpuHealth {
   }
   uint64_t records = 0;  // drained since start
   uint64_t bytes = 0;
-  uint64_t lost_records = 0;   // sum of the counts in this CPU's TRC_LOST_RECORDS records
+  uint64_t lost_records = 0;  // sum of the counts in this CPU's TRC_LOST_RECORDS records
+  // The part of lost_records lost before the daemon started: reported in the records found in
+  // the buffer at start, or by the first record the hypervisor wrote after the daemon first made
+  // room (a buffer full since boot). lost_records - lost_records_at_start is loss during the run.
+  uint64_t lost_records_at_start = 0;
   uint64_t anomalies = 0;      // ring pointer or record anomalies (tracefmt::RingAnomaly)
   uint64_t bytes_skipped = 0;  // given up because of anomalies
   uint64_t budget_hits = 0;    // passes that stopped at the per-pass budget with work left
@@ -73,8 +77,10 @@ struct DaemonHealth {
 
   uint64_t records = 0;  // all CPUs, since start
   uint64_t bytes = 0;
-  double records_per_s = 0.0;     // over the last publication interval
-  uint64_t lost_records = 0;      // all CPUs (TRC_LOST_RECORDS counts)
+  double records_per_s = 0.0;  // over the last publication interval
+  uint64_t lost_records = 0;   // all CPUs (TRC_LOST_RECORDS counts)
+  // Of lost_records, those lost before the daemon started (CpuHealth::lost_records_at_start).
+  uint64_t lost_records_at_start = 0;
   uint64_t anomalies = 0;         // all CPUs
   uint64_t anomalies_logged = 0;  // the rest were rate-limited out of the log, still counted
   uint64_t late_records = 0;      // reached the merger older than a watermark already emitted

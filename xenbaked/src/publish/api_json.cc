@@ -106,6 +106,7 @@ json HealthJson(const DaemonHealth& h) {
                     {"fill_ratio", c.fill_ratio()},
                     {"records", c.records},
                     {"lost_records", c.lost_records},
+                    {"lost_records_at_start", c.lost_records_at_start},
                     {"anomalies", c.anomalies},
                     {"budget_hits", c.budget_hits}});
   }
@@ -121,6 +122,7 @@ json HealthJson(const DaemonHealth& h) {
           {"records", h.records},
           {"records_per_s", h.records_per_s},
           {"lost_records", h.lost_records},
+          {"lost_records_at_start", h.lost_records_at_start},
           {"anomalies", h.anomalies},
           {"late_records", h.late_records},
           {"capture",
