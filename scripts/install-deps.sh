@@ -9,8 +9,8 @@ packages=(
   # libraries (README.md says why each was chosen)
   libxen-dev libboost-dev nlohmann-json3-dev libcli11-dev libfmt-dev libsystemd-dev
   libncurses-dev libgtest-dev libgmock-dev libbenchmark-dev
-  # test tiers: terminal tests, the real-Xen tier under QEMU, timings
-  tmux qemu-system-x86 busybox-static cpio xz-utils time
+  # test tiers: terminal tests, the real-Xen tier under QEMU (jq reads its JSON), timings
+  tmux qemu-system-x86 busybox-static cpio xz-utils time jq
 )
 
 missing=()

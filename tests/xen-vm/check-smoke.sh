@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# tests/xen-vm/check-smoke.sh — host-side checks of what payloads/xentrace-smoke.sh left.
+# tests/xen-vm/check-smoke.sh — host-side checks of the infrastructure and Debian's xentrace,
+# from what payloads/xentrace-smoke.sh or payloads/xenbaked.sh (which ends with the same
+# xentrace capture, after xenbaked stopped and sleeper was destroyed) left.
 #
 # Usage: tests/xen-vm/check-smoke.sh OUT_DIR
 #   CACHE_DIR  (default /var/cache/xenbaked-xen-vm) supplies Debian's xenalyze, used to
@@ -51,7 +53,13 @@ XENALYZE=$CACHE_DIR/root/usr/bin/xenalyze
 if [[ -x $XENALYZE && -s $OUT/trace.bin ]]; then
     summary=$(mktemp)
     timeout 120 "$XENALYZE" --summary "$OUT/trace.bin" > "$summary" 2>&1 || true
-    for d in 0 1 2; do
+    # Every domain alive while xentrace ran: the xl list the payload took just before it
+    # (xenbaked.sh), or the one with both guests (xentrace-smoke.sh).
+    at=$OUT/xl-list-at-xentrace.txt
+    [[ -f $at ]] || at=$OUT/xl-list.txt
+    domids=$(awk 'NR > 1 && $2 ~ /^[0-9]+$/ { print $2 }' "$at" 2>/dev/null | tr '\n' ' ')
+    check "xl list before xentrace names domains (${domids:-none})" test -n "$domids"
+    for d in $domids; do
         check "xenalyze sees domain $d in the capture" grep -q -- "|-- Domain $d --|" "$summary"
     done
     rm -f "$summary"
