@@ -199,6 +199,10 @@ void Daemon::Impl::Publish(bool final) {
     tracefmt::Status st = final ? p->Close(view) : p->Publish(view);
     if (!st) log.Warn("{}: {}", p->name(), st.error().Describe());
   }
+  // Every destroyed domain has now been published (its final record went out when it died, and
+  // the windows keep it until they close): the engine lets it go and reuses its slot, so memory
+  // follows the domains alive, not every domain a long-running host ever created.
+  engine->ForgetDestroyed();
   if (live_out != nullptr) {
     const Window* w = history->length_count() > 0 && !history->windows(0).empty()
                           ? &history->windows(0).back()
