@@ -253,6 +253,7 @@ int Study(const StudyOptions& o) {
 
 int SimMain(int argc, char** argv) {
   CLI::App app{"xenbake-sim: a simulated Xen host for trace consumers"};
+  app.set_version_flag("--version", "xenbake-sim " XENBAKED_VERSION);
   app.require_subcommand(1);
   RunOptions run_options;
   CLI::App* run = app.add_subcommand("run", "run a workload (or a replay) for the libxen shim");

@@ -136,6 +136,7 @@ int RunAccount(const AccountOptions& o, std::FILE* out, std::FILE* err) {
 
 int AccountMain(int argc, const char* const* argv, std::FILE* out, std::FILE* err) {
   CLI::App app{std::string(kDescription), "xenbake-account"};
+  app.set_version_flag("--version", "xenbake-account " XENBAKED_VERSION);
   app.footer(std::string(kFooter));
   AccountOptions o;
   app.add_option("FILE", o.path, "Trace file to read (xentrace format)")->required();

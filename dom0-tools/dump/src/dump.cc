@@ -189,6 +189,7 @@ EXAMPLES
 
 int DumpMain(int argc, const char* const* argv, std::FILE* out, std::FILE* err) {
   CLI::App app{std::string(kDescription), "xenbake-dump"};
+  app.set_version_flag("--version", "xenbake-dump " XENBAKED_VERSION);
   app.footer(std::string(kFooter));
   DumpOptions o;
   app.add_option("FILE", o.path, "Trace file to read (xentrace format)")->required();

@@ -155,6 +155,7 @@ int Run(const Options& o) {
 
 int ReportMain(int argc, char** argv) {
   CLI::App app{kDescription, "xenbake-report"};
+  app.set_version_flag("--version", "xenbake-report " XENBAKED_VERSION);
   app.footer(kFooter);
   Options o;
   app.add_option("LOG", o.logs, "accounting logs, oldest first")->required();

@@ -155,6 +155,7 @@ int RunTbuf(const TbufRequest& r, TraceBufferControl& control, std::FILE* out, s
 
 int TbufMain(int argc, char** argv) {
   CLI::App app{kDescription, "xenbake-tbuf"};
+  app.set_version_flag("--version", "xenbake-tbuf " XENBAKED_VERSION);
   app.footer(kFooter);
   app.require_subcommand(1);
   TbufRequest request;

@@ -213,6 +213,7 @@ int Run(const Options& options) {
 
 int TimelineMain(int argc, char** argv) {
   CLI::App app{kDescription, "xenbake-timeline"};
+  app.set_version_flag("--version", "xenbake-timeline " XENBAKED_VERSION);
   app.footer(kFooter);
   app.get_formatter()->column_width(28);
   Options options;

@@ -132,6 +132,7 @@ int RunInteractive(SnapshotFeed& feed, TopModel model, const Options& o, UiState
 int TopMain(int argc, char** argv) {
   std::setlocale(LC_ALL, "");  // names are UTF-8; ncursesw needs the locale to show them
   CLI::App app{kDescription, "xenbake-top"};
+  app.set_version_flag("--version", "xenbake-top " XENBAKED_VERSION);
   app.footer(kFooter);
   Options o;
   app.add_option("--shm", o.shm_path, "the daemon's snapshot (xenbaked --shm-name NAME)")
