@@ -80,8 +80,10 @@ tracefmt::Result<CaptureComparison> CompareCaptures(const std::string& capture_p
     const std::vector<tracefmt::Record>& got = it == capture->end() ? none : it->second;
     out.records_per_cpu[cpu] = got.size();
     std::string& head = out.first_events[cpu];
-    for (size_t k = 0; k < std::min<size_t>(got.size(), 3); ++k)
-      head += (k ? " " : "") + tracefmt::EventLabel(got[k].event);
+    for (size_t k = 0; k < std::min<size_t>(got.size(), 3); ++k) {
+      if (k) head += ' ';
+      head += tracefmt::EventLabel(got[k].event);
+    }
     const std::optional<size_t> start = AlignStart(got, want, allow_discarded_prefix);
     if (!start) {
       out.problems.push_back(
