@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <cstdlib>
+#include <iterator>
 
 #include "tracefmt/events.h"
 #include "xenbaked/accounting.h"
@@ -140,13 +141,14 @@ void Daemon::Impl::RefreshNames() {
 }
 
 namespace {
+// Both lists ascend (OnlineCpus and TraceBuffers promise it): one merge-like pass.
 std::vector<uint32_t> WithoutRing(const std::vector<uint32_t>& online,
                                   const std::vector<CpuRing>& rings) {
+  std::vector<uint32_t> with_ring;
+  for (const CpuRing& r : rings) with_ring.push_back(r.cpu());
   std::vector<uint32_t> out;
-  for (uint32_t cpu : online)
-    if (std::none_of(rings.begin(), rings.end(),
-                     [cpu](const CpuRing& r) { return r.cpu() == cpu; }))
-      out.push_back(cpu);
+  std::set_difference(online.begin(), online.end(), with_ring.begin(), with_ring.end(),
+                      std::back_inserter(out));
   return out;
 }
 }  // namespace
