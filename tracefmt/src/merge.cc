@@ -34,32 +34,24 @@ void MergedTraceReader::AddCursor(uint32_t cpu, uint64_t chunk_offset) {
 
 void MergedTraceReader::Discover() {
   discovered_ = true;
-  const auto file = file_.bytes();
-  if (file.empty()) NoteError(EmptyFileError());
+  if (file_.size() == 0) NoteError(EmptyFileError());
   uint64_t offset = 0;
-  uint64_t forgotten = 0;  // discovery's pages before this were handed back
-  for (size_t n = 0; n < kDiscoveryChunks && offset < file.size(); ++n) {
-    // Discovery touches a header every few dozen KiB over up to hundreds of MiB: the pages go
-    // back as it goes, so memory stays flat from the start (they are read in again when the
-    // merge gets there).
-    if (offset - forgotten >= kReleaseEveryBytes) {
-      file_.Forget(forgotten, offset);
-      forgotten = offset;
-    }
-    Result<Chunk> chunk = ParseChunk(file, offset);
+  // Discovery reads a header every few dozen KiB over up to hundreds of MiB: with PeekChunk, not
+  // through the mapping, so no page is mapped now only to be unmapped and mapped again when the
+  // merge gets there.
+  for (size_t n = 0; n < kDiscoveryChunks && offset < file_.size(); ++n) {
+    Chunk chunk;
+    bool usable = false;
+    const std::optional<Error> damage = file_.PeekChunk(offset, chunk, usable);
     // Damage is reported when a cursor reaches it; a window cut short still has a CPU.
-    const bool cut_short = !chunk && chunk.error().code == ErrorCode::kTruncated &&
-                           file.size() - offset >= kChunkHeaderBytes;
-    if (!chunk && !cut_short) {
-      NoteError(chunk.error());  // no cursor may ever scan this far (noise from byte 0)
+    if (!usable) {
+      NoteError(*damage);  // no cursor may ever scan this far (noise from byte 0)
       break;
     }
-    const uint32_t cpu = chunk ? chunk->cpu : Load32(file.data() + offset + 4);
-    AddCursor(cpu, offset);
-    if (!chunk) break;
-    offset += kChunkHeaderBytes + chunk->bytes.size();
+    AddCursor(chunk.cpu, offset);
+    if (damage) break;
+    offset += kChunkHeaderBytes + chunk.bytes.size();
   }
-  file_.Forget(forgotten, offset);
   for (Cursor& c : cursors_) Load(c);
 }
 

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <utility>
 
@@ -26,8 +27,9 @@ constexpr uint64_t kReleaseGranularity = 4u << 20;
 namespace {
 // Fills `out` as far as the file allows and returns what is wrong, if anything. `usable` says
 // whether `out` holds a chunk worth delivering (a window cut short by the end of the file is).
+// The header's bytes are read from `header` when given (a copy), from the file otherwise.
 std::optional<Error> ParseChunkInto(std::span<const std::byte> file, uint64_t offset, Chunk& out,
-                                    bool& usable) {
+                                    bool& usable, const std::byte* header = nullptr) {
   usable = false;
   const uint64_t remaining = file.size() - offset;
   if (remaining < kChunkHeaderBytes) {
@@ -36,12 +38,12 @@ std::optional<Error> ParseChunkInto(std::span<const std::byte> file, uint64_t of
                                  kChunkHeaderBytes),
                      offset);
   }
-  const std::byte* p = file.data() + offset;
-  const uint32_t header = Load32(p);
-  if (header != ev::kCpuChangeHeader) {
+  const std::byte* p = header != nullptr ? header : file.data() + offset;
+  const uint32_t first_word = Load32(p);
+  if (first_word != ev::kCpuChangeHeader) {
     return MakeError(ErrorCode::kCorrupt,
                      fmt::format("expected a CPU_CHANGE header {:#010x}, found {:#010x}",
-                                 ev::kCpuChangeHeader, header),
+                                 ev::kCpuChangeHeader, first_word),
                      offset);
   }
   out.cpu = Load32(p + 4);
@@ -103,6 +105,8 @@ Result<TraceFileReader> TraceFileReader::Open(const std::string& path) {
     ::madvise(map, static_cast<size_t>(st.st_size), MADV_SEQUENTIAL);
     reader.map_ = map;
     reader.bytes_ = {static_cast<const std::byte*>(map), static_cast<size_t>(st.st_size)};
+    reader.fd_ = fd;
+    return reader;
   }
   ::close(fd);
   return reader;
@@ -122,7 +126,9 @@ TraceFileReader& TraceFileReader::operator=(TraceFileReader&& other) noexcept {
   if (this != &other) {
     if (map_ != nullptr) ::munmap(map_, bytes_.size());
     bytes_ = std::exchange(other.bytes_, {});
+    if (fd_ >= 0) ::close(fd_);
     map_ = std::exchange(other.map_, nullptr);
+    fd_ = std::exchange(other.fd_, -1);
     offset_ = std::exchange(other.offset_, 0);
     released_ = std::exchange(other.released_, 0);
     error_ = std::exchange(other.error_, std::nullopt);
@@ -132,6 +138,7 @@ TraceFileReader& TraceFileReader::operator=(TraceFileReader&& other) noexcept {
 
 TraceFileReader::~TraceFileReader() {
   if (map_ != nullptr) ::munmap(map_, bytes_.size());
+  if (fd_ >= 0) ::close(fd_);
 }
 
 Error EmptyFileError() {
@@ -161,13 +168,23 @@ void TraceFileReader::Release(uint64_t offset) {
   released_ = upto;
 }
 
-void TraceFileReader::Forget(uint64_t from, uint64_t to) {
-  if (map_ == nullptr) return;
-  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  const uint64_t first = (from + page - 1) / page * page;
-  const uint64_t end = std::min<uint64_t>(to, bytes_.size()) / page * page;
-  if (end <= first) return;
-  ::madvise(static_cast<char*>(map_) + first, end - first, MADV_DONTNEED);
+std::optional<Error> TraceFileReader::PeekChunk(uint64_t offset, Chunk& out, bool& usable) const {
+  usable = false;
+  if (offset > bytes_.size()) offset = bytes_.size();
+  if (fd_ < 0 || bytes_.size() - offset < kChunkHeaderBytes)
+    return ParseChunkInto(bytes_, offset, out, usable);
+  std::array<std::byte, kChunkHeaderBytes> header{};
+  size_t got = 0;
+  while (got < header.size()) {
+    const ssize_t n =
+        ::pread(fd_, header.data() + got, header.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return MakeSystemError(fmt::format("cannot read the CPU_CHANGE header at offset {}", offset));
+    }
+    got += static_cast<size_t>(n);
+  }
+  return ParseChunkInto(bytes_, offset, out, usable, header.data());
 }
 
 void TraceFileReader::Rewind() {

@@ -7,6 +7,11 @@
 // reads them in place, never copying the record). No allocation happens on the hot path except
 // the first time a domain, vCPU or CPU is seen.
 //
+// Hypercall and I/O counts wait on their CPU (CpuState::pending) until its next scheduler-group
+// record, so a run of them commutes with other CPUs' records: AddAll counts a whole run in one
+// loop (AddActivityRun) at the place of the scheduler record before it, with the results of
+// Add record by record.
+//
 // Storage is flat: a domid-indexed table of slot numbers, slots in one vector, each with a small
 // vector of vCPU states. Times are kept in TSC ticks and converted at Snapshot.
 #include "xenbaked/accounting.h"
@@ -64,12 +69,74 @@ static_assert(Group(ev::kHvmIoRead) == kGroupHvmHandler &&
                   Group(ev::kMemPageGrantTransfer) == kGroupMem,
               "the hot path looks for I/O events by id only in these two groups");
 
+// Whether a record the engine only counts is guest I/O. Bitwise, not short-circuit: no branch on
+// the event mix. A record without extra words reads word 0 as 0, which names no I/O hypercall.
+[[gnu::always_inline]] inline uint32_t IoOf(uint32_t event, uint32_t group, uint32_t hypercall,
+                                            uint32_t word0) {
+  uint32_t io = hypercall & tracefmt::IsIoHypercallWord(word0);
+  // I/O by event id alone lives in two groups only (the static_assert on Group): one compare.
+  if (group == kGroupHvmHandler || group == kGroupMem) [[unlikely]]
+    io = tracefmt::IsIoEventId(event);
+  return io;
+}
+
+// The place of a record's first data word, by the header's top four bits (the TSC flag and the
+// number of data words).
+constexpr std::array<uint8_t, 16> kWord0AtByTop = [] {
+  std::array<uint8_t, 16> at{};
+  for (uint32_t top = 0; top < 16; ++top) at[top] = (top & 8) != 0 ? 12 : 4;
+  return at;
+}();
+
+// tracefmt::IsHypercallEvent in one load and one compare: the three hypercall events differ in
+// their low byte, so a table by low byte names the only hypercall event a record could be.
+constexpr std::array<uint32_t, 256> kHypercallByLowByte = [] {
+  std::array<uint32_t, 256> table{};
+  table.fill(~uint32_t{0});  // no 28-bit event id
+  for (uint32_t event : {ev::kPvHypercall, ev::kPvHypercallV2, ev::kPvHypercallSubcall})
+    table[event & 0xff] = event;
+  return table;
+}();
+static_assert((ev::kPvHypercall & 0xff) != (ev::kPvHypercallV2 & 0xff) &&
+                  (ev::kPvHypercall & 0xff) != (ev::kPvHypercallSubcall & 0xff) &&
+                  (ev::kPvHypercallV2 & 0xff) != (ev::kPvHypercallSubcall & 0xff),
+              "kHypercallByLowByte needs the hypercall events' low bytes distinct");
+[[gnu::always_inline]] inline uint32_t IsHypercallEventFast(uint32_t event) {
+  return kHypercallByLowByte[event & 0xff] == event ? 1u : 0u;
+}
+
+// The groups whose records go to Dispatch; every other record is only counted.
+constexpr bool IsDispatchedGroup(uint32_t group) {
+  return group == kGroupSchedMin || group == kGroupSchedVerbose || group == kGroupGen ||
+         group == kGroupDom0;
+}
+
+// Both group tests of the counting loop in one load: bit 0 for a group Dispatch takes, bit 1
+// for one whose I/O is told by event id. 64 KiB, of which a capture touches a few lines.
+constexpr uint8_t kGroupDispatched = 1;
+constexpr uint8_t kGroupIoById = 2;
+constexpr std::array<uint8_t, 1u << 16> kGroupKinds = [] {
+  std::array<uint8_t, 1u << 16> kinds{};
+  for (uint32_t group : {kGroupSchedMin, kGroupSchedVerbose, kGroupGen, kGroupDom0})
+    kinds[group] = kGroupDispatched;
+  kinds[kGroupHvmHandler] = kGroupIoById;
+  kinds[kGroupMem] = kGroupIoById;
+  return kinds;
+}();
+
 // Guest activity counts, kept where the hot path adds to them without asking first whether the
 // record is any (it adds 0 or 1): a domain's, or a CPU's while nobody is known to run there.
 struct Activity {
   uint64_t hypercalls = 0;
   uint64_t io_records = 0;
   uint64_t either = 0;  // records that were a hypercall, I/O or both
+
+  Activity& operator+=(const Activity& o) {
+    hypercalls += o.hypercalls;
+    io_records += o.io_records;
+    either += o.either;
+    return *this;
+  }
 };
 
 struct VcpuState {
@@ -118,6 +185,10 @@ struct CpuState {
   uint64_t hypercalls = 0;
   uint64_t io_records = 0;
   Activity unattributed;  // while no domain was known to run here (`either` is the count)
+  // Counted since this CPU's last scheduler-group record and not yet attributed: the next one
+  // (Dispatch) hands it to whoever runs here then. Holding it is what lets a run of these records
+  // be counted in one go (AddActivityRun) with the result of counting them one by one.
+  Activity pending;
   uint32_t current_domid = kNoDomain;  // who runs here, for hypercall/I/O attribution
   uint32_t current_vcpu = 0;
   int32_t current_slot = kNoSlot;        // its live slot (kNoSlot when unknown or destroyed)
@@ -173,6 +244,12 @@ struct AccountingEngine::Impl {
   void OnDomainAdd(uint32_t domid, uint64_t tsc);
   void OnDomainRemove(uint32_t domid, uint64_t tsc);
   void CountGuestActivity(CpuState& c, uint32_t hypercall, uint32_t io);
+  void AttributePending(CpuState& c);
+  // The run of records at the start of `bytes` that Add would only count (none of the
+  // scheduler, GEN or dom0-op groups), on a CPU whose clock has started: all counted in one
+  // pass, in registers. Returns the bytes taken (0 when the first record is not such a one) and
+  // leaves `last_tsc` at the run's last TSC. AddAll's sink for MergedTraceReader::ForEachRun.
+  size_t AddActivityRun(uint32_t cpu, std::span<const std::byte> bytes, uint64_t& last_tsc);
 
   // --- state helpers ---
   DomainState* ActiveDomain(uint32_t domid, uint64_t tsc);
@@ -182,6 +259,7 @@ struct AccountingEngine::Impl {
   void Finalize(DomainState& d, uint64_t tsc);
 
   // --- snapshot ---
+  // `cpu_open` collects the open running intervals per CPU.
   DomainTotals Totals(const DomainState& d, uint64_t tsc, std::vector<uint64_t>* cpu_open) const;
   uint64_t Records() const {
     uint64_t n = records_without_cpu;
@@ -203,10 +281,22 @@ inline void AccountingEngine::Impl::CountGuestActivity(CpuState& c, uint32_t hyp
                                                        uint32_t io) {
   c.hypercalls += hypercall;
   c.io_records += io;
+  c.pending.hypercalls += hypercall;
+  c.pending.io_records += io;
+  c.pending.either += hypercall | io;
+}
+
+// Activity is attributed when the CPU's next scheduler-group record arrives (or the input ends),
+// to whoever the engine holds as running there at that moment, before that record changes it:
+// the records in between all ran under one dispatch. A domain destroyed meanwhile (its final
+// record already out) is not charged: the activity counts as unattributed. Until then a
+// snapshot shows it in the CPU's counts only, so a domain's counts never go down and its final
+// record holds every one its interval records did.
+inline void AccountingEngine::Impl::AttributePending(CpuState& c) {
+  if (c.pending.either == 0) return;
   Activity& a = c.current_slot == kNoSlot ? c.unattributed : slots[c.current_slot].activity;
-  a.hypercalls += hypercall;
-  a.io_records += io;
-  a.either += hypercall | io;
+  a += c.pending;
+  c.pending = Activity{};
 }
 
 CpuState* AccountingEngine::Impl::GrowCpus(uint32_t cpu) {
@@ -250,23 +340,89 @@ template <typename R>
   }
   const uint32_t event = rec.event();
   const uint32_t group = Group(event);
-  if (group == kGroupSchedMin || group == kGroupSchedVerbose || group == kGroupGen ||
-      group == kGroupDom0) [[unlikely]] {
+  if (IsDispatchedGroup(group)) [[unlikely]] {
     Dispatch(c, cpu, tsc, rec);
     return;
   }
-  // Bitwise, not short-circuit: no branch on the event mix. A record without extra words reads
-  // word 0 as 0, which names no I/O hypercall.
-  const uint32_t hypercall = tracefmt::IsHypercallEvent(event);
-  uint32_t io = hypercall & tracefmt::IsIoHypercallWord(rec.FirstExtraOrZero());
-  // I/O by event id alone lives in two groups only (the static_assert on Group): one compare.
-  if (group == kGroupHvmHandler || group == kGroupMem) [[unlikely]]
-    io = tracefmt::IsIoEventId(event);
-  CountGuestActivity(c, hypercall, io);
+  const uint32_t hypercall = IsHypercallEventFast(event);
+  CountGuestActivity(c, hypercall, IoOf(event, group, hypercall, rec.FirstExtraOrZero()));
+}
+
+size_t AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::byte> bytes,
+                                              uint64_t& last_tsc) {
+  // A CPU's first timed record starts its clock (and maybe the engine's) where the merge puts
+  // it: Add takes it, and whatever comes before it, one by one.
+  if (cpu >= cpu_count || !cpus[cpu].seen) [[unlikely]]
+    return 0;
+  const std::byte* const data = bytes.data();
+  const size_t size = bytes.size();
+  size_t pos = 0;
+  uint64_t tsc = last_tsc;
+  // Few enough sums to stay in registers: hypercalls in the low half of one word, I/O
+  // hypercalls in the high half (a run lies in one chunk, so neither count reaches 2^32). A
+  // record is I/O by its id (HVM emulation, grants) or as a hypercall on an event channel or
+  // grant table, never both, so "hypercall or I/O" is hypercalls + I/O by id.
+  uint64_t records = 0;
+  uint64_t hypercalls_and_io = 0;
+  uint64_t io_by_id = 0;
+  // Counts the record at `pos` and steps past it; false (nothing counted) at one Dispatch takes.
+  // `word0` is the record's first data word when it has one (what it gives otherwise is masked).
+  auto take = [&](uint32_t header, uint32_t record_bytes, uint32_t word0)
+      __attribute__((always_inline)) {
+    const uint32_t event = tracefmt::HeaderEvent(header);
+    const uint8_t kind = kGroupKinds[Group(event)];
+    if (kind != 0) [[unlikely]] {
+      if (kind == kGroupDispatched) return false;
+      io_by_id += tracefmt::IsIoEventId(event);
+    }
+    if (tracefmt::HeaderHasTsc(header)) [[likely]]
+      tsc = tracefmt::Load64(data + pos + 4);
+    const uint64_t hypercall = IsHypercallEventFast(event);
+    const uint64_t io = static_cast<uint64_t>(tracefmt::HeaderExtraWords(header) != 0) &
+                        static_cast<uint64_t>(tracefmt::IsIoHypercallWord(word0));
+    hypercalls_and_io += hypercall | ((hypercall & io) << 32);
+    ++records;
+    pos += record_bytes;
+    return true;
+  };
+  // While a largest record's worth of bytes is left, no record can run past the end and word 0's
+  // place (after the header, and the TSC when there is one) can be read whatever the record
+  // holds. The caller vouched for the first record only: every size is checked on the way.
+  while (size - pos >= tracefmt::kMaxRecordBytes) {
+    const uint32_t header = tracefmt::Load32(data + pos);
+    const uint32_t top = header >> 28;  // the TSC flag and the count of data words
+    const uint32_t word0 = tracefmt::Load32(data + pos + kWord0AtByTop[top]);
+    // The size by shifts and masks, not a third load: it is on the chain from one record to the
+    // next, where a load's latency costs more than the instructions it saves.
+    if (!take(header, tracefmt::RecordBytesFromHeader(header), word0)) break;
+  }
+  // The last few records of the chunk: each checked, and one cut short ends the run (the merge
+  // reports it).
+  while (size - pos >= tracefmt::kMinRecordBytes && size - pos < tracefmt::kMaxRecordBytes) {
+    const uint32_t header = tracefmt::Load32(data + pos);
+    const uint32_t record_bytes = tracefmt::RecordBytesFromHeader(header);
+    if (size - pos < record_bytes) break;
+    const tracefmt::RecordRef rec{header, data + pos};
+    if (!take(header, record_bytes, rec.FirstExtraOrZero())) break;
+  }
+  if (records == 0) return 0;
+  CpuState& c = cpus[cpu];
+  c.records += records;
+  c.last_tsc = tsc;
+  now_tsc = std::max(now_tsc, tsc);
+  const uint64_t hypercalls = hypercalls_and_io & 0xffffffff;
+  const uint64_t io_hypercalls = hypercalls_and_io >> 32;
+  const Activity activity{hypercalls, io_hypercalls + io_by_id, hypercalls + io_by_id};
+  c.hypercalls += activity.hypercalls;
+  c.io_records += activity.io_records;
+  c.pending += activity;
+  last_tsc = tsc;
+  return pos;
 }
 
 template <typename R>
 void AccountingEngine::Impl::Dispatch(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec) {
+  AttributePending(c);
   const uint32_t event = rec.event();
   switch (Group(event)) {
     case kGroupSchedMin:
@@ -629,11 +785,27 @@ void AccountingEngine::AddRaw(uint32_t cpu, uint64_t tsc, tracefmt::RecordRef re
   impl_->Add(cpu, tsc, rec);
 }
 void AccountingEngine::AddAll(tracefmt::MergedTraceReader& merged) {
-  Impl& e = *impl_;
-  // Inlined into both of the merge's per-CPU loops: a call per record costs more than the
-  // common record's whole accounting.
-  merged.ForEach([&e](uint32_t cpu, uint64_t tsc, tracefmt::RecordRef rec)
-                     __attribute__((always_inline)) { e.Add(cpu, tsc, rec); });
+  // Each record that changes the accounting state (scheduler, GEN, dom0-op) comes through the
+  // merge in TSC order, and takes with it the run of records after it that are only counted
+  // (most of a capture: hypercalls until that CPU's next scheduler record), in one loop that
+  // never looks at another CPU. They commute with other CPUs' records: what they add is held as
+  // the CPU's pending activity until its next scheduler record (AttributePending).
+  struct Sink {
+    Impl& e;
+    size_t Take(uint32_t cpu, uint64_t tsc, std::span<const std::byte> bytes, uint64_t& last_tsc) {
+      const tracefmt::RecordRef head{tracefmt::Load32(bytes.data()), bytes.data()};
+      e.Add(cpu, tsc, head);
+      last_tsc = tsc;
+      const size_t head_bytes = head.SizeBytes();
+      return head_bytes + e.AddActivityRun(cpu, bytes.subspan(head_bytes), last_tsc);
+    }
+  } sink{*impl_};
+  merged.ForEachRun(sink);
+  EndOfInput();
+}
+
+void AccountingEngine::EndOfInput() {
+  for (CpuState& c : impl_->cpus) impl_->AttributePending(c);
 }
 
 size_t AccountingEngine::AddBatch(std::span<const tracefmt::MergedRef> batch,

@@ -183,6 +183,8 @@ void Daemon::Impl::CheckCpuCoverage() {
 }
 
 void Daemon::Impl::Publish(bool final) {
+  // The last drain is in: activity since each CPU's last scheduler record is charged now.
+  if (final) engine->EndOfInput();
   accounting->Flush();
   totals = history->totals();
   RefreshNames();

@@ -363,6 +363,99 @@ TEST(MergedTraceReaderFastPathTest, NextAndForEachMayBeMixed) {
   EXPECT_FALSE(merged.Next(m));
 }
 
+// --- ForEachRun: runs of one CPU's records taken at once
+// ------------------------------------------
+
+// Takes the head and up to `extra` whole records after it (a random number per call when
+// `extra` is negative), recording each with its CPU and offset; the head also with its TSC.
+struct RunCollector {
+  explicit RunCollector(const TraceFileReader& r, int take_extra) : reader(r), extra(take_extra) {}
+  const TraceFileReader& reader;
+  std::mt19937 rng{7};
+  int extra = 0;
+  std::vector<MergedRecord> records;  // in delivery order; tsc set for heads only
+  std::vector<bool> is_head;
+
+  size_t Take(uint32_t cpu, uint64_t tsc, std::span<const std::byte> bytes, uint64_t& last_tsc) {
+    const int wanted = extra >= 0 ? extra : static_cast<int>(rng() % 6);
+    size_t pos = 0;
+    for (int n = 0; n <= wanted && bytes.size() - pos >= kMinRecordBytes; ++n) {
+      const RecordRef rec{Load32(bytes.data() + pos), bytes.data() + pos};
+      if (bytes.size() - pos < rec.SizeBytes()) break;  // cut short: the merge reports it
+      if (n > 0 && rec.has_tsc()) last_tsc = rec.Tsc();
+      MergedRecord& m = records.emplace_back();
+      m.cpu = cpu;
+      m.tsc = n == 0 ? tsc : 0;
+      m.file_offset = static_cast<uint64_t>(rec.p - reader.bytes().data());
+      m.rec = rec.Decode();
+      is_head.push_back(n == 0);
+      pos += rec.SizeBytes();
+    }
+    if (pos == 0) ADD_FAILURE() << "the head was not a whole record";
+    return pos;
+  }
+};
+
+void ExpectSameMergeByRuns(const std::vector<std::byte>& bytes, const std::string& what) {
+  std::optional<Error> next_error;
+  const std::vector<MergedRecord> next = ViaNext(bytes, &next_error);
+  for (int extra : {0, -1}) {
+    TraceFileReader reader = TraceFileReader::FromBytes(bytes);
+    MergedTraceReader merged(reader);
+    RunCollector runs(reader, extra);
+    merged.ForEachRun(runs);
+    ASSERT_EQ(runs.records.size(), next.size()) << what << ", extra " << extra;
+    ASSERT_EQ(merged.error().has_value(), next_error.has_value()) << what;
+    if (next_error) {
+      EXPECT_EQ(merged.error()->code, next_error->code) << what;
+      EXPECT_EQ(merged.error()->offset, next_error->offset) << what;
+    }
+    if (extra == 0) {  // one record per step: exactly ForEach's order and TSCs
+      for (size_t i = 0; i < next.size(); ++i) {
+        ASSERT_TRUE(runs.records[i].file_offset == next[i].file_offset &&
+                    runs.records[i].tsc == next[i].tsc && runs.records[i].rec == next[i].rec)
+            << what << ": record " << i;
+      }
+      continue;
+    }
+    // Runs: every record once, each CPU's in its own order, every head at its merged TSC.
+    std::map<uint64_t, const MergedRecord*> by_offset;
+    for (const MergedRecord& m : next) by_offset[m.file_offset] = &m;
+    std::map<uint32_t, uint64_t> last_offset;
+    for (size_t i = 0; i < runs.records.size(); ++i) {
+      const MergedRecord& got = runs.records[i];
+      auto it = by_offset.find(got.file_offset);
+      ASSERT_NE(it, by_offset.end()) << what << ": record " << i << " delivered twice or unknown";
+      ASSERT_TRUE(got.cpu == it->second->cpu && got.rec == it->second->rec) << what;
+      if (runs.is_head[i]) {
+        ASSERT_EQ(got.tsc, it->second->tsc) << what << ": head " << i;
+      }
+      auto [last, fresh] = last_offset.try_emplace(got.cpu, got.file_offset);
+      if (!fresh) {
+        ASSERT_LT(last->second, got.file_offset) << what << ": CPU " << got.cpu << " reordered";
+        last->second = got.file_offset;
+      }
+      by_offset.erase(it);
+    }
+  }
+}
+
+TEST(MergedTraceReaderRunsTest, RandomCapturesDeliverEveryRecordOnceInEachCpusOrder) {
+  std::mt19937 rng(20261123);
+  for (int i = 0; i < 400; ++i) {
+    ExpectSameMergeByRuns(RandomCapture(rng), "random capture " + std::to_string(i));
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TEST(MergedTraceReaderRunsTest, RealCapturesDeliverEveryRecordOnceInEachCpusOrder) {
+  for (const std::string& name : testing::RealCaptures()) {
+    const std::string path = testing::SharedCapture(name);
+    SKIP_IF_MISSING(path);
+    ExpectSameMergeByRuns(testing::ReadFileBytes(path), name);
+  }
+}
+
 TEST(LiveMergerTest, EmitsUpToTheWatermarkInOrder) {
   LiveMerger live;
   live.Push(1, Rec(ev::kWake, 15, {1}));

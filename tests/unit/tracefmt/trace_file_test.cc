@@ -100,6 +100,57 @@ TEST(TraceFileReaderTest, GarbageAfterGoodChunksStopsWithOffset) {
   EXPECT_EQ(r.error()->offset, 32u);
 }
 
+// PeekChunk reads a header through the file descriptor (no page of the mapping touched): it must
+// give what Next gives, for whole, cut-short and damaged chunks, from a file and from bytes.
+TEST(TraceFileReaderTest, PeekChunkSeesWhatNextSees) {
+  TraceBuilder t;
+  const auto data = testing::EncodeAll({Rec(ev::kWake, 1, {0, 1})});
+  t.Chunk(0, {Rec(ev::kWake, 0, {0, 1})}).Chunk(5, {}).RawChunk(1, data, 1000);
+  TraceBuilder garbage;
+  garbage.Chunk(2, {Rec(ev::kBlock, 3, {4})}).Raw(std::vector<std::byte>(16, std::byte{0xee}));
+  for (const TraceBuilder* built : {&t, &garbage}) {
+    for (size_t cut : {built->bytes().size(), built->bytes().size() - 3, size_t{40}, size_t{5}}) {
+      const std::vector<std::byte> bytes(built->bytes().begin(), built->bytes().begin() + cut);
+      const std::string path = testing::TempPath("peek.bin");
+      {
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+        ::close(fd);
+      }
+      auto opened = TraceFileReader::Open(path);
+      ASSERT_TRUE(opened.ok());
+      TraceFileReader from_bytes = TraceFileReader::FromBytes(bytes);
+      for (TraceFileReader* r : {&*opened, &from_bytes}) {
+        TraceFileReader walker = TraceFileReader::FromBytes(r->bytes());
+        uint64_t offset = 0;
+        Chunk next;
+        for (;;) {
+          const bool more = walker.Next(next);
+          Chunk peeked;
+          bool usable = false;
+          const std::optional<Error> damage = r->PeekChunk(offset, peeked, usable);
+          ASSERT_EQ(usable, more) << "cut " << cut << " offset " << offset;
+          ASSERT_EQ(damage.has_value(), walker.error().has_value()) << "offset " << offset;
+          if (damage) {
+            EXPECT_EQ(damage->code, walker.error()->code);
+            EXPECT_EQ(damage->offset, walker.error()->offset);
+          }
+          if (!more) break;
+          EXPECT_EQ(peeked.cpu, next.cpu);
+          EXPECT_EQ(peeked.file_offset, next.file_offset);
+          EXPECT_EQ(peeked.bytes.data(),
+                    next.bytes.data() - walker.bytes().data() + r->bytes().data());
+          EXPECT_EQ(peeked.bytes.size(), next.bytes.size());
+          if (damage) break;
+          offset = next.data_offset() + next.bytes.size();
+        }
+      }
+      std::remove(path.c_str());
+    }
+  }
+}
+
 TEST(TraceFileReaderTest, EmptyFileIsReported) {
   TraceFileReader r = TraceFileReader::FromBytes({});
   Chunk c;

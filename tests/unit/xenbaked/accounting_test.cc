@@ -261,12 +261,49 @@ TEST_F(AccountingTest, HypercallsAndIoGoToTheDomainRunningOnThatCpu) {
   Add(1, MakeRecord(ev::kHvmIoWrite, {0x3f8, 1}, 130));
   Add(1, MakeRecord(ev::kHvmCpuid, {1, 2, 3, 4, 5}, 140));  // neither
 
+  engine.EndOfInput();
   const AccountingSnapshot s = engine.Snapshot(200);
   EXPECT_EQ(Find(s, 8)->hypercalls, 2u);
   EXPECT_EQ(Find(s, 8)->io_records, 1u);
   EXPECT_EQ(Find(s, 2)->hypercalls, 0u);
   EXPECT_EQ(Find(s, 2)->io_records, 1u);
   EXPECT_EQ(FindCpu(s, 0)->unattributed, 1u);
+  EXPECT_EQ(FindCpu(s, 0)->hypercalls, 3u);
+}
+
+// Activity is charged at the CPU's next scheduler record (or EndOfInput), to whoever runs there
+// then; until then only the CPU's counts hold it. A domain destroyed meanwhile (its final record
+// out) is not charged after the fact.
+TEST_F(AccountingTest, ActivityIsChargedAtTheCpusNextSchedulerRecord) {
+  constexpr uint32_t kMmuUpdate = 1;
+  std::vector<DomainTotals> finals;
+  engine.OnFinal([&](const DomainTotals& d) { finals.push_back(d); });
+  Change(0, 3, 0, kWait, kRun, 100);
+  Change(1, 4, 0, kWait, kRun, 100);
+  Add(0, MakeRecord(ev::kPvHypercallV2, {kMmuUpdate}, 110));
+  Add(1, MakeRecord(ev::kPvHypercallV2, {kMmuUpdate}, 115));
+  AccountingSnapshot s = engine.Snapshot(120);
+  EXPECT_EQ(FindCpu(s, 0)->hypercalls, 1u);
+  EXPECT_EQ(Find(s, 3)->hypercalls, 0u) << "not charged before CPU 0's next scheduler record";
+
+  Add(0, MakeRecord(ev::kPvHypercallV2, {kMmuUpdate}, 130));
+  Add(1, MakeRecord(ev::kDomRem, {3}, 140));  // domain 3 destroyed, seen on CPU 1
+  ASSERT_EQ(finals.size(), 1u);
+  EXPECT_EQ(finals[0].domid, 3u);
+  EXPECT_EQ(finals[0].hypercalls, 0u);
+  Change(0, 5, 0, kWait, kRun, 150);  // CPU 0's next scheduler record
+  s = engine.Snapshot(160);
+  EXPECT_EQ(FindCpu(s, 0)->hypercalls, 2u);
+  EXPECT_EQ(FindCpu(s, 0)->unattributed, 2u) << "not charged to the destroyed domain";
+  EXPECT_EQ(Find(s, 5)->hypercalls, 0u);
+  EXPECT_EQ(Find(s, 4)->hypercalls, 1u) << "charged at CPU 1's DOM_REM record";
+
+  Add(0, MakeRecord(ev::kPvHypercallV2, {kMmuUpdate}, 170));
+  s = engine.Snapshot(175);
+  EXPECT_EQ(Find(s, 5)->hypercalls, 0u);
+  engine.EndOfInput();
+  s = engine.Snapshot(180);
+  EXPECT_EQ(Find(s, 5)->hypercalls, 1u) << "the input ended: charged to who runs on CPU 0";
   EXPECT_EQ(FindCpu(s, 0)->hypercalls, 3u);
 }
 

@@ -78,10 +78,12 @@ class TraceFileReader {
 
   // Tells the reader nothing before `offset` will be read again, so the pages can be released.
   void Release(uint64_t offset);
-  // Drops the mapped pages wholly inside [from, to): a reader that skimmed ahead (the merge's
-  // discovery of CPUs reads thousands of chunk headers) hands them back at once. They stay
-  // readable: touched again, they are read in again from the file.
-  void Forget(uint64_t from, uint64_t to);
+  // The chunk whose CPU_CHANGE header is at `offset`, the header read with pread rather than
+  // through the mapping, and none of the chunk's bytes read: a reader that skims ahead (the
+  // merge's discovery of CPUs reads thousands of chunk headers) maps no page, so the kernel
+  // does not map and unmap the file twice. Fills `out` and `usable` and returns what is wrong, as
+  // Next does: a window cut short by the end of the file is usable, with the error saying so.
+  std::optional<Error> PeekChunk(uint64_t offset, Chunk& out, bool& usable) const;
   // Starts again from the beginning (for a second pass); clears error().
   void Rewind();
 
@@ -93,6 +95,7 @@ class TraceFileReader {
   TraceFileReader() = default;
   std::span<const std::byte> bytes_;
   void* map_ = nullptr;  // owned mapping, or null for FromBytes
+  int fd_ = -1;          // the mapped file, kept open for PeekChunk (-1 for FromBytes)
   uint64_t offset_ = 0;
   uint64_t released_ = 0;
   std::optional<Error> error_;

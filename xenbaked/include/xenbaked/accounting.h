@@ -78,6 +78,8 @@ struct DomainTotals {
   uint64_t allocations = 0;   // switches in with a finite slice
   uint64_t wakes = 0;
   uint64_t blocks = 0;
+  // Hypercall and I/O records while it ran, charged at that CPU's next scheduler record (or
+  // EndOfInput): the CPU's own counts (CpuTotals) hold them from the moment they arrive.
   uint64_t hypercalls = 0;
   uint64_t io_records = 0;
   uint64_t lost_records = 0;      // LOST_RECORDS counts whose record names this domain (the one
@@ -103,6 +105,7 @@ struct CpuTotals {
   uint64_t hypercalls = 0;  // hypercall records on this CPU (attributed or not)
   uint64_t io_records = 0;
   uint64_t unattributed = 0;  // hypercall/I/O records while no domain was known to run here
+                              // (charged as DomainTotals::hypercalls is)
   // accounted / (elapsed - lost_gap), 1.0 when nothing elapsed. The unknown start counts
   // against it: it is time nobody's accounting covers.
   double capture_ratio() const;
@@ -160,8 +163,10 @@ class AccountingEngine {
   // The same for a record left in place (MergedTraceReader::ForEach): identical results, without
   // decoding the record first; only the words the record's handler uses are loaded.
   void AddRaw(uint32_t cpu, uint64_t tsc, tracefmt::RecordRef rec);
-  // Every remaining record of `merged` (MergedTraceReader::ForEach + AddRaw, in one loop with no
-  // call per record); merged.error() then says whether the input was damaged.
+  // Every remaining record of `merged`, then EndOfInput; the results are those of AddRaw record
+  // by record, at a fraction of the cost: the records after each scheduler record that are only
+  // counted (hypercalls, I/O) are taken as one run (MergedTraceReader::ForEachRun).
+  // merged.error() then says whether the input was damaged.
   void AddAll(tracefmt::MergedTraceReader& merged);
   // A batch of merged records left in place (tracefmt::LiveMerger::EmitBatchesUpTo), in one loop
   // with no call per record. Stops before the first record that has a TSC of its own later than
@@ -169,6 +174,10 @@ class AccountingEngine {
   // them when none is.
   size_t AddBatch(std::span<const tracefmt::MergedRef> batch,
                   uint64_t stop_after_tsc = ~uint64_t{0});
+
+  // The input ended (a capture read to its end, the daemon stopping): hypercalls and I/O counted
+  // on each CPU since its last scheduler record go to whoever runs there.
+  void EndOfInput();
 
   // Totals since start with every open interval counted up to `tsc` (an interval, or partial,
   // record). Cost: linear in domains × vCPUs.
