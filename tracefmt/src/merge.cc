@@ -209,6 +209,27 @@ void LiveMerger::Push(uint32_t cpu, const Record& rec) {
   PushRecords(cpu, std::span<const std::byte>(bytes.data(), size), 1, rec.has_tsc ? rec.tsc : 0);
 }
 
+void LiveMerger::OrderHeads(uint64_t watermark) {
+  order_.clear();
+  for (Queue& q : queues_) {
+    if (!q.empty() && q.head_tsc <= watermark) order_.push_back(&q);
+  }
+  std::sort(order_.begin(), order_.end(), Before);
+}
+
+void LiveMerger::ReorderFront(uint64_t watermark) {
+  Queue* const front = order_[0];
+  if (front->empty() || front->head_tsc > watermark) {
+    order_.erase(order_.begin());
+    return;
+  }
+  Queue** o = order_.data();
+  const size_t count = order_.size();
+  size_t k = 0;
+  for (; k + 1 < count && Before(o[k + 1], front); ++k) o[k] = o[k + 1];
+  o[k] = front;
+}
+
 void LiveMerger::ClearEmptied() {
   for (Queue& q : queues_) {
     if (q.empty() && q.head > 0) {

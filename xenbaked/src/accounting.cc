@@ -246,10 +246,13 @@ struct AccountingEngine::Impl {
   void CountGuestActivity(CpuState& c, uint32_t hypercall, uint32_t io);
   void AttributePending(CpuState& c);
   // The run of records at the start of `bytes` that Add would only count (none of the
-  // scheduler, GEN or dom0-op groups), on a CPU whose clock has started: all counted in one
-  // pass, in registers. Returns the bytes taken (0 when the first record is not such a one) and
-  // leaves `last_tsc` at the run's last TSC. AddAll's sink for MergedTraceReader::ForEachRun.
-  size_t AddActivityRun(uint32_t cpu, std::span<const std::byte> bytes, uint64_t& last_tsc);
+  // scheduler, GEN or dom0-op groups) and whose TSC is at most `limit`, on a CPU whose clock has
+  // started: all counted in one pass, in registers, and added to `taken`. kLimited: whether
+  // there is a limit to check (a whole capture has none).
+  template <bool kLimited>
+  void AddActivityRun(uint32_t cpu, std::span<const std::byte> bytes, uint64_t limit,
+                      tracefmt::RunTaken& taken);
+  tracefmt::RunTaken TakeRun(const tracefmt::RunOffer& offer);
 
   // --- state helpers ---
   DomainState* ActiveDomain(uint32_t domid, uint64_t tsc);
@@ -348,16 +351,29 @@ template <typename R>
   CountGuestActivity(c, hypercall, IoOf(event, group, hypercall, rec.FirstExtraOrZero()));
 }
 
-size_t AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::byte> bytes,
-                                              uint64_t& last_tsc) {
+tracefmt::RunTaken AccountingEngine::Impl::TakeRun(const tracefmt::RunOffer& offer) {
+  const tracefmt::RecordRef head{tracefmt::Load32(offer.bytes.data()), offer.bytes.data()};
+  Add(offer.cpu, offer.tsc, head);
+  tracefmt::RunTaken taken{.bytes = head.SizeBytes(), .records = 1, .last_tsc = offer.tsc};
+  const std::span<const std::byte> rest = offer.bytes.subspan(taken.bytes);
+  if (offer.limit == ~uint64_t{0})
+    AddActivityRun<false>(offer.cpu, rest, offer.limit, taken);
+  else
+    AddActivityRun<true>(offer.cpu, rest, offer.limit, taken);
+  return taken;
+}
+
+template <bool kLimited>
+void AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::byte> bytes,
+                                            uint64_t limit, tracefmt::RunTaken& taken) {
   // A CPU's first timed record starts its clock (and maybe the engine's) where the merge puts
   // it: Add takes it, and whatever comes before it, one by one.
   if (cpu >= cpu_count || !cpus[cpu].seen) [[unlikely]]
-    return 0;
+    return;
   const std::byte* const data = bytes.data();
   const size_t size = bytes.size();
   size_t pos = 0;
-  uint64_t tsc = last_tsc;
+  uint64_t tsc = taken.last_tsc;
   // Few enough sums to stay in registers: hypercalls in the low half of one word, I/O
   // hypercalls in the high half (a run lies in one chunk, so neither count reaches 2^32). A
   // record is I/O by its id (HVM emulation, grants) or as a hypercall on an event channel or
@@ -371,12 +387,16 @@ size_t AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std:
       __attribute__((always_inline)) {
     const uint32_t event = tracefmt::HeaderEvent(header);
     const uint8_t kind = kGroupKinds[Group(event)];
-    if (kind != 0) [[unlikely]] {
-      if (kind == kGroupDispatched) return false;
-      io_by_id += tracefmt::IsIoEventId(event);
+    if (kind == kGroupDispatched) [[unlikely]]
+      return false;
+    if (tracefmt::HeaderHasTsc(header)) [[likely]] {
+      const uint64_t own = tracefmt::Load64(data + pos + 4);
+      if (kLimited && own > limit) [[unlikely]]
+        return false;  // past the caller's window boundary or watermark: not taken
+      tsc = own;
     }
-    if (tracefmt::HeaderHasTsc(header)) [[likely]]
-      tsc = tracefmt::Load64(data + pos + 4);
+    if (kind == kGroupIoById) [[unlikely]]
+      io_by_id += tracefmt::IsIoEventId(event);
     const uint64_t hypercall = IsHypercallEventFast(event);
     const uint64_t io = static_cast<uint64_t>(tracefmt::HeaderExtraWords(header) != 0) &
                         static_cast<uint64_t>(tracefmt::IsIoHypercallWord(word0));
@@ -405,7 +425,7 @@ size_t AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std:
     const tracefmt::RecordRef rec{header, data + pos};
     if (!take(header, record_bytes, rec.FirstExtraOrZero())) break;
   }
-  if (records == 0) return 0;
+  if (records == 0) return;
   CpuState& c = cpus[cpu];
   c.records += records;
   c.last_tsc = tsc;
@@ -416,8 +436,9 @@ size_t AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std:
   c.hypercalls += activity.hypercalls;
   c.io_records += activity.io_records;
   c.pending += activity;
-  last_tsc = tsc;
-  return pos;
+  taken.bytes += pos;
+  taken.records += records;
+  taken.last_tsc = tsc;
 }
 
 template <typename R>
@@ -792,13 +813,7 @@ void AccountingEngine::AddAll(tracefmt::MergedTraceReader& merged) {
   // the CPU's pending activity until its next scheduler record (AttributePending).
   struct Sink {
     Impl& e;
-    size_t Take(uint32_t cpu, uint64_t tsc, std::span<const std::byte> bytes, uint64_t& last_tsc) {
-      const tracefmt::RecordRef head{tracefmt::Load32(bytes.data()), bytes.data()};
-      e.Add(cpu, tsc, head);
-      last_tsc = tsc;
-      const size_t head_bytes = head.SizeBytes();
-      return head_bytes + e.AddActivityRun(cpu, bytes.subspan(head_bytes), last_tsc);
-    }
+    tracefmt::RunTaken Take(const tracefmt::RunOffer& offer) { return e.TakeRun(offer); }
   } sink{*impl_};
   merged.ForEachRun(sink);
   EndOfInput();
@@ -808,17 +823,8 @@ void AccountingEngine::EndOfInput() {
   for (CpuState& c : impl_->cpus) impl_->AttributePending(c);
 }
 
-size_t AccountingEngine::AddBatch(std::span<const tracefmt::MergedRef> batch,
-                                  uint64_t stop_after_tsc) {
-  Impl& e = *impl_;
-  const size_t n = batch.size();
-  for (size_t i = 0; i < n; ++i) {
-    const tracefmt::MergedRef& m = batch[i];
-    if (m.tsc > stop_after_tsc && tracefmt::HeaderHasTsc(m.header)) [[unlikely]]
-      return i;
-    e.Add(m.cpu, m.tsc, m.rec());
-  }
-  return n;
+tracefmt::RunTaken AccountingEngine::TakeRun(const tracefmt::RunOffer& offer) {
+  return impl_->TakeRun(offer);
 }
 
 AccountingSnapshot AccountingEngine::Snapshot(uint64_t tsc) const {

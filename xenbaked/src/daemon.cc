@@ -29,8 +29,8 @@ struct Daemon::Impl final : MergedRecordSink {
         live_out(out) {}
 
   void Add(const tracefmt::MergedRecord& m) override { accounting->Add(m); }
-  void AddBatch(std::span<const tracefmt::MergedRef> batch) override {
-    accounting->AddBatch(batch);
+  tracefmt::RunTaken TakeRun(const tracefmt::RunOffer& offer) override {
+    return accounting->TakeRun(offer);
   }
   tracefmt::Status Start();
   void Tick();

@@ -18,6 +18,12 @@ namespace xenbaked {
 namespace {
 enum class Wake : uint8_t { kInterrupt, kTimer, kRepost, kDirect, kFinal };
 constexpr uint32_t kNoBudget = std::numeric_limits<uint32_t>::max();
+
+// The merger's run interface onto the sink's.
+struct RunsToSink {
+  MergedRecordSink& sink;
+  tracefmt::RunTaken Take(const tracefmt::RunOffer& offer) { return sink.TakeRun(offer); }
+};
 }  // namespace
 
 struct DrainLoop::Impl {
@@ -371,8 +377,7 @@ void DrainLoop::Impl::PushRun(uint32_t cpu, std::span<const std::byte> run, RunS
 }
 
 void DrainLoop::Impl::Emit(uint64_t up_to) {
-  merger.EmitBatchesUpTo(
-      up_to, [this](std::span<const tracefmt::MergedRef> batch) { sink.AddBatch(batch); });
+  merger.EmitRunsUpTo(up_to, RunsToSink{sink});
   watermark = std::max(watermark, up_to);
 }
 
@@ -390,8 +395,7 @@ void DrainLoop::Impl::Stop() {
   const uint64_t wake_ns = scheduler.NowNs();
   stopped = true;
   Pass(Wake::kFinal, wake_ns, kNoBudget);
-  merger.EmitAllBatches(
-      [this](std::span<const tracefmt::MergedRef> batch) { sink.AddBatch(batch); });
+  merger.EmitRunsUpTo(~uint64_t{0}, RunsToSink{sink});
   if (capture) {
     if (tracefmt::Status st = capture->Close(); !st) {
       ++health.capture_errors;
@@ -424,14 +428,14 @@ void DrainLoop::Impl::SampleTotals() {
   health.merger_pending = merger.pending();
 }
 
-void MergedRecordSink::AddBatch(std::span<const tracefmt::MergedRef> batch) {
+tracefmt::RunTaken MergedRecordSink::TakeRun(const tracefmt::RunOffer& offer) {
+  const tracefmt::RecordRef head{tracefmt::Load32(offer.bytes.data()), offer.bytes.data()};
   tracefmt::MergedRecord m;
-  for (const tracefmt::MergedRef& r : batch) {
-    m.cpu = r.cpu;
-    m.tsc = r.tsc;
-    r.rec().DecodeTo(m.rec);
-    Add(m);
-  }
+  m.cpu = offer.cpu;
+  m.tsc = offer.tsc;
+  head.DecodeTo(m.rec);
+  Add(m);
+  return tracefmt::RunTaken{.bytes = head.SizeBytes(), .records = 1, .last_tsc = offer.tsc};
 }
 
 DrainLoop::DrainLoop(boost::asio::io_context& io, Scheduler& scheduler, Hypervisor& hypervisor,

@@ -215,16 +215,14 @@ void WindowedAccounting::CrossBoundaries(uint64_t tsc) {
   }
 }
 
-void WindowedAccounting::AddBatch(std::span<const tracefmt::MergedRef> batch) {
-  while (!batch.empty()) {
-    const size_t added = engine_.AddBatch(batch, next_boundary_tsc_);
-    if (added == batch.size()) return;
-    // batch[added] is past the boundary: close the windows before it, as Add does.
-    const tracefmt::MergedRef& m = batch[added];
-    CrossBoundaries(m.tsc);
-    engine_.AddRaw(m.cpu, m.tsc, m.rec());
-    batch = batch.subspan(added + 1);
-  }
+tracefmt::RunTaken WindowedAccounting::TakeRun(tracefmt::RunOffer offer) {
+  if (offer.tsc > next_boundary_tsc_ &&
+      tracefmt::HeaderHasTsc(tracefmt::Load32(offer.bytes.data()))) [[unlikely]]
+    CrossBoundaries(offer.tsc);
+  // The run stops before its first record past the boundary: the next offer starts there and
+  // closes the windows first.
+  offer.limit = std::min(offer.limit, next_boundary_tsc_);
+  return engine_.TakeRun(offer);
 }
 
 void WindowedAccounting::Flush() {

@@ -1,7 +1,7 @@
 // The daemon's CPU time per million records drained at steady state: a simulated host produces
 // (untimed), the drain loop drains every CPU, merges by TSC and feeds the accounting engine and
-// its windows (timed), exactly as the daemon wires them (batches of merged records, one call per
-// batch). Deterministic stepping; no sleeping, no threads.
+// its windows (timed), exactly as the daemon wires them (runs of merged records, one call per
+// run). Deterministic stepping; no sleeping, no threads.
 // Target (issue 4): <= 15 ms of CPU per million records.
 //
 // Counters: items_per_second is records per second of CPU; ms_cpu_per_M_records is measured
@@ -26,7 +26,9 @@ class AccountingSink final : public MergedRecordSink {
  public:
   explicit AccountingSink(WindowedAccounting& acct) : acct_(acct) {}
   void Add(const tracefmt::MergedRecord& m) override { acct_.Add(m); }
-  void AddBatch(std::span<const tracefmt::MergedRef> batch) override { acct_.AddBatch(batch); }
+  tracefmt::RunTaken TakeRun(const tracefmt::RunOffer& offer) override {
+    return acct_.TakeRun(offer);
+  }
 
  private:
   WindowedAccounting& acct_;

@@ -376,23 +376,28 @@ struct RunCollector {
   std::vector<MergedRecord> records;  // in delivery order; tsc set for heads only
   std::vector<bool> is_head;
 
-  size_t Take(uint32_t cpu, uint64_t tsc, std::span<const std::byte> bytes, uint64_t& last_tsc) {
+  RunTaken Take(const RunOffer& offer) {
     const int wanted = extra >= 0 ? extra : static_cast<int>(rng() % 6);
-    size_t pos = 0;
-    for (int n = 0; n <= wanted && bytes.size() - pos >= kMinRecordBytes; ++n) {
-      const RecordRef rec{Load32(bytes.data() + pos), bytes.data() + pos};
-      if (bytes.size() - pos < rec.SizeBytes()) break;  // cut short: the merge reports it
-      if (n > 0 && rec.has_tsc()) last_tsc = rec.Tsc();
+    const std::span<const std::byte> bytes = offer.bytes;
+    RunTaken taken{.last_tsc = offer.tsc};
+    for (int n = 0; n <= wanted && bytes.size() - taken.bytes >= kMinRecordBytes; ++n) {
+      const RecordRef rec{Load32(bytes.data() + taken.bytes), bytes.data() + taken.bytes};
+      if (bytes.size() - taken.bytes < rec.SizeBytes()) break;  // cut short: the merge reports it
+      if (n > 0 && rec.has_tsc()) {
+        if (rec.Tsc() > offer.limit) break;
+        taken.last_tsc = rec.Tsc();
+      }
       MergedRecord& m = records.emplace_back();
-      m.cpu = cpu;
-      m.tsc = n == 0 ? tsc : 0;
+      m.cpu = offer.cpu;
+      m.tsc = n == 0 ? offer.tsc : 0;
       m.file_offset = static_cast<uint64_t>(rec.p - reader.bytes().data());
       m.rec = rec.Decode();
       is_head.push_back(n == 0);
-      pos += rec.SizeBytes();
+      taken.bytes += rec.SizeBytes();
+      ++taken.records;
     }
-    if (pos == 0) ADD_FAILURE() << "the head was not a whole record";
-    return pos;
+    if (taken.bytes == 0) ADD_FAILURE() << "the head was not a whole record";
+    return taken;
   }
 };
 
@@ -453,6 +458,65 @@ TEST(MergedTraceReaderRunsTest, RealCapturesDeliverEveryRecordOnceInEachCpusOrde
     const std::string path = testing::SharedCapture(name);
     SKIP_IF_MISSING(path);
     ExpectSameMergeByRuns(testing::ReadFileBytes(path), name);
+  }
+}
+
+// EmitRunsUpTo against EmitUpTo: heads in merged order, every record at or below the watermark
+// once and in its CPU's order, none above it, over several pushes and emissions.
+TEST(LiveMergerTest, RunsUpToTheWatermarkTakeEveryRecordOnceAndNoneBeyond) {
+  std::mt19937 rng(99);
+  for (int round = 0; round < 200; ++round) {
+    LiveMerger by_record;
+    LiveMerger by_run;
+    std::vector<uint64_t> tsc(3, 100);
+    std::vector<std::pair<uint32_t, uint32_t>> expected;  // (cpu, id) from EmitUpTo
+    std::vector<std::pair<uint32_t, uint32_t>> got;       // from EmitRunsUpTo
+    uint32_t id = 0;
+    for (int step = 0; step < 6; ++step) {
+      for (uint32_t cpu = 0; cpu < 3; ++cpu) {
+        for (uint32_t k = rng() % 20; k > 0; --k) {
+          tsc[cpu] += rng() % 3 == 0 ? 0 : rng() % 40;
+          Record r =
+              rng() % 8 == 0 ? RecNoTsc(ev::kWake, {id++}) : Rec(ev::kWake, tsc[cpu], {id++});
+          by_record.Push(cpu, r);
+          by_run.Push(cpu, r);
+        }
+      }
+      const uint64_t watermark =
+          step == 5 ? ~uint64_t{0} : *std::min_element(tsc.begin(), tsc.end());
+      by_record.EmitUpTo(
+          watermark, [&](const MergedRecord& m) { expected.emplace_back(m.cpu, m.rec.extra[0]); });
+      struct Runs {
+        std::mt19937& rng;
+        std::vector<std::pair<uint32_t, uint32_t>>& out;
+        RunTaken Take(const RunOffer& offer) {
+          RunTaken taken{.last_tsc = offer.tsc};
+          const uint32_t wanted = rng() % 5;
+          for (uint32_t n = 0; n <= wanted && taken.bytes < offer.bytes.size(); ++n) {
+            const RecordRef rec{Load32(offer.bytes.data() + taken.bytes),
+                                offer.bytes.data() + taken.bytes};
+            if (n > 0 && rec.has_tsc()) {
+              if (rec.Tsc() > offer.limit) break;
+              taken.last_tsc = rec.Tsc();
+            }
+            out.emplace_back(offer.cpu, rec.Extra(0));
+            taken.bytes += rec.SizeBytes();
+            ++taken.records;
+          }
+          return taken;
+        }
+      } runs{rng, got};
+      by_run.EmitRunsUpTo(watermark, runs);
+      ASSERT_EQ(by_run.pending(), by_record.pending()) << "round " << round << " step " << step;
+      ASSERT_EQ(got.size(), expected.size());
+    }
+    // Each CPU's records in its order: ids grow along a CPU.
+    auto per_cpu = [](const std::vector<std::pair<uint32_t, uint32_t>>& v) {
+      std::map<uint32_t, std::vector<uint32_t>> m;
+      for (auto [cpu, rec_id] : v) m[cpu].push_back(rec_id);
+      return m;
+    };
+    ASSERT_EQ(per_cpu(got), per_cpu(expected)) << "round " << round;
   }
 }
 

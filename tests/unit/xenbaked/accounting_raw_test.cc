@@ -6,7 +6,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <span>
 #include <string>
@@ -17,6 +19,7 @@
 #include "tracefmt/testing/trace_builder.h"
 #include "tracefmt/trace_file.h"
 #include "xenbaked/accounting.h"
+#include "xenbaked/windows.h"
 
 namespace xenbaked {
 namespace {
@@ -200,6 +203,85 @@ TEST(AccountingRawTest, LongRunsOfCountedRecordsAccountAlikeByBothPaths) {
   std::mt19937 rng(5);
   for (int i = 0; i < 300; ++i) {
     ExpectSameAccounting(RandomCapture(rng, 95), "generated capture " + std::to_string(i));
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+// The daemon's path: each chunk pushed to a LiveMerger as the drain would, runs emitted up to the
+// watermark into WindowedAccounting::TakeRun. Every window and the totals must equal those of
+// WindowedAccounting::Add fed one record at a time in merged order.
+std::string WindowsOf(const WindowHistory& history) {
+  std::string out = Flatten(history.totals());
+  for (size_t li = 0; li < history.length_count(); ++li) {
+    for (const Window& w : history.windows(li))
+      out += fmt::format("window {} #{} from {}\n", w.length_ns, w.index, w.start_ns) +
+             Flatten(w.delta);
+  }
+  return out;
+}
+
+void ExpectSameWindows(std::span<const std::byte> bytes, const std::string& what) {
+  const WindowConfig config{.lengths_ns = {100'000, 350'000}, .history = 1000};
+  std::string by_record;
+  std::string by_run;
+  std::string finals_by_record;
+  std::string finals_by_run;
+  {
+    tracefmt::TraceFileReader file = tracefmt::TraceFileReader::FromBytes(bytes);
+    tracefmt::MergedTraceReader merged(file);
+    AccountingEngine engine({.cpu_khz = 2596120});
+    WindowHistory history(config);
+    WindowedAccounting acct(engine, history,
+                            [&](const DomainTotals& d) { finals_by_record += Flatten(d); });
+    tracefmt::MergedRecord m;
+    while (merged.Next(m)) acct.Add(m);
+    engine.EndOfInput();
+    acct.Flush();
+    by_record = WindowsOf(history);
+  }
+  {
+    tracefmt::TraceFileReader file = tracefmt::TraceFileReader::FromBytes(bytes);
+    AccountingEngine engine({.cpu_khz = 2596120});
+    WindowHistory history(config);
+    WindowedAccounting acct(engine, history,
+                            [&](const DomainTotals& d) { finals_by_run += Flatten(d); });
+    struct Runs {
+      WindowedAccounting& acct;
+      tracefmt::RunTaken Take(const tracefmt::RunOffer& offer) { return acct.TakeRun(offer); }
+    } runs{acct};
+    tracefmt::LiveMerger merger;
+    // Per CPU in the file: the newest TSC pushed. A drain knows every CPU from the start, as the
+    // file merge does.
+    std::map<uint32_t, uint64_t> last_tsc;
+    tracefmt::Chunk chunk;
+    while (file.Next(chunk)) last_tsc[chunk.cpu] = 0;
+    file.Rewind();
+    while (file.Next(chunk)) {
+      tracefmt::RecordCursor cursor(chunk.bytes);
+      tracefmt::Record rec;
+      uint64_t& newest = last_tsc[chunk.cpu];
+      while (cursor.Next(rec)) {
+        merger.Push(chunk.cpu, rec);
+        if (rec.has_tsc) newest = rec.tsc;
+      }
+      uint64_t watermark = ~uint64_t{0};
+      for (const auto& [cpu, tsc] : last_tsc) watermark = std::min(watermark, tsc);
+      merger.EmitRunsUpTo(watermark, runs);
+    }
+    merger.EmitRunsUpTo(~uint64_t{0}, runs);
+    engine.EndOfInput();
+    acct.Flush();
+    by_run = WindowsOf(history);
+  }
+  EXPECT_EQ(by_record, by_run) << what;
+  EXPECT_EQ(finals_by_record, finals_by_run) << what;
+}
+
+TEST(AccountingRawTest, DaemonRunsGiveTheWindowsOfOneRecordAtATime) {
+  std::mt19937 rng(6);
+  for (int i = 0; i < 300; ++i) {
+    const std::vector<std::byte> capture = RandomCapture(rng, i % 2 == 0 ? 95 : 0);
+    ExpectSameWindows(capture, "generated capture " + std::to_string(i));
     if (::testing::Test::HasFailure()) return;
   }
 }

@@ -32,6 +32,27 @@
 
 namespace tracefmt {
 
+// A run of one CPU's records offered to a consumer that can take several at once
+// (MergedTraceReader::ForEachRun, LiveMerger::EmitRunsUpTo). `bytes` starts with the head: the
+// next record in merged order, whole, merging at `tsc` (its own TSC, or its CPU's last one).
+// What follows it on the same CPU, up to the end of `bytes`, is not yet checked: a consumer
+// walking on checks every size. It may take records after the head while their TSC (their own,
+// for those that have one) stays at or below `limit`.
+struct RunOffer {
+  uint32_t cpu = 0;
+  uint64_t tsc = 0;
+  std::span<const std::byte> bytes;
+  uint64_t limit = ~uint64_t{0};
+};
+
+// What the consumer took: the head at least. `last_tsc` is the TSC of the last record taken that
+// has one (the offer's `tsc` when none has), which a next record without a TSC merges at.
+struct RunTaken {
+  size_t bytes = 0;
+  size_t records = 0;
+  uint64_t last_tsc = 0;
+};
+
 struct MergedRecord {
   uint32_t cpu = 0;
   uint64_t tsc = 0;          // the record's TSC, or its CPU's last TSC when it has none
@@ -58,10 +79,8 @@ class MergedTraceReader {
   void ForEach(Fn&& fn);
 
   // The same records again, for a consumer that can take several of one CPU's records at once.
-  // Whenever a CPU's head comes first, `sink.Take(cpu, tsc, bytes, last_tsc)` is handed that
-  // CPU's records from the head (complete; `tsc` as ForEach gives it) to the end of its chunk
-  // (the rest not yet checked) and returns how many bytes of whole records it consumed, the head
-  // at least, having set `last_tsc` to the TSC of the last of them that has one. Records taken
+  // Whenever a CPU's head comes first, `sink.Take(const RunOffer&)` is offered that CPU's records
+  // from the head to the end of its chunk, with no limit, and returns the RunTaken. Records taken
   // after the head are taken at the head's place in the merged order, before other CPUs' records
   // that may be older: for a consumer to whom they commute with those (the accounting engine's
   // counting of hypercalls between two scheduler records) the result is ForEach's, with one merge
@@ -289,11 +308,11 @@ void MergedTraceReader::ForEachRun(Sink& sink) {
       Prepare();
     if (order_.empty()) return;
     Cursor& c = *order_.front();
-    uint64_t last_tsc = c.head_tsc;
-    c.pos += sink.Take(c.cpu, c.head_tsc,
-                       std::span<const std::byte>(c.data + c.pos, c.size - c.pos), last_tsc);
-    c.head_tsc = last_tsc;  // the CPU's last TSC, for a next record without one
-    if (!PeekFast(c, last_tsc)) [[unlikely]]
+    const RunTaken taken = sink.Take(
+        RunOffer{c.cpu, c.head_tsc, std::span<const std::byte>(c.data + c.pos, c.size - c.pos)});
+    c.pos += taken.bytes;
+    c.head_tsc = taken.last_tsc;  // the CPU's last TSC, for a next record without one
+    if (!PeekFast(c, taken.last_tsc)) [[unlikely]]
       Load(c);
     if (!c.has_head || c.head_tsc >= limit_) Reorder();
   }
@@ -332,6 +351,12 @@ class LiveMerger {
   // `sink(std::span<const MergedRef>)`, at most kBatchRecords at a time. Returns how many.
   template <typename BatchSink>
   uint64_t EmitBatchesUpTo(uint64_t watermark, BatchSink&& sink);
+  // The same records, in runs: whenever a CPU's head comes first, `sink.Take(const RunOffer&)`
+  // is offered that CPU's held records from the head on, limited to the watermark, and returns
+  // the RunTaken (see MergedTraceReader::ForEachRun for when runs give the merged order's result).
+  // Returns how many records were taken.
+  template <typename RunSink>
+  uint64_t EmitRunsUpTo(uint64_t watermark, RunSink&& sink);
   // The same, one decoded record at a time: `sink(const MergedRecord&)`.
   template <typename Sink>
   uint64_t EmitUpTo(uint64_t watermark, Sink&& sink) {
@@ -385,6 +410,11 @@ class LiveMerger {
   // Makes room for `more` bytes, moving the unemitted records to the front when that avoids
   // growing; returns where they go.
   std::byte* Reserve(Queue& q, size_t more);
+  // Gathers the queues with a record at or below `watermark`, oldest head first, into order_.
+  void OrderHeads(uint64_t watermark);
+  // Puts order_[0] back in order after its head moved on, or drops it when it has nothing more
+  // at or below `watermark`.
+  void ReorderFront(uint64_t watermark);
   // Appends q's records from its head on to the batch while their TSC stays at or below `limit`
   // (the first one unconditionally), handing full batches to the sink; returns how many.
   template <typename BatchSink>
@@ -430,11 +460,7 @@ size_t LiveMerger::Run(Queue& q, uint64_t limit, size_t& n, BatchSink& sink) {
 
 template <typename BatchSink>
 uint64_t LiveMerger::EmitBatchesUpTo(uint64_t watermark, BatchSink&& sink) {
-  order_.clear();
-  for (Queue& q : queues_) {
-    if (!q.empty() && q.head_tsc <= watermark) order_.push_back(&q);
-  }
-  std::sort(order_.begin(), order_.end(), Before);
+  OrderHeads(watermark);
   size_t n = 0;  // records in batch_
   uint64_t emitted = 0;
   while (!order_.empty()) {
@@ -448,17 +474,32 @@ uint64_t LiveMerger::EmitBatchesUpTo(uint64_t watermark, BatchSink&& sink) {
       limit = std::min(limit, front->cpu < second->cpu ? second->head_tsc : second->head_tsc - 1);
     }
     emitted += Run(*front, limit, n, sink);
-    if (front->empty() || front->head_tsc > watermark) {
-      order_.erase(order_.begin());
-      continue;
-    }
-    Queue** o = order_.data();
-    const size_t count = order_.size();
-    size_t k = 0;
-    for (; k + 1 < count && Before(o[k + 1], front); ++k) o[k] = o[k + 1];
-    o[k] = front;
+    ReorderFront(watermark);
   }
   if (n > 0) sink(std::span<const MergedRef>(batch_.data(), n));
+  pending_ -= emitted;
+  ClearEmptied();
+  return emitted;
+}
+
+template <typename RunSink>
+uint64_t LiveMerger::EmitRunsUpTo(uint64_t watermark, RunSink&& sink) {
+  OrderHeads(watermark);
+  uint64_t emitted = 0;
+  while (!order_.empty()) {
+    Queue& q = *order_[0];
+    const RunTaken taken = sink.Take(
+        RunOffer{q.cpu, q.head_tsc,
+                 std::span<const std::byte>(q.bytes.get() + q.head, q.size - q.head), watermark});
+    q.head += taken.bytes;
+    q.head_tsc = taken.last_tsc;  // the CPU's last TSC, for a next record without one
+    if (!q.empty()) {
+      const uint32_t header = Load32(q.bytes.get() + q.head);
+      if (HeaderHasTsc(header)) q.head_tsc = Load64(q.bytes.get() + q.head + 4);
+    }
+    emitted += taken.records;
+    ReorderFront(watermark);
+  }
   pending_ -= emitted;
   ClearEmptied();
   return emitted;

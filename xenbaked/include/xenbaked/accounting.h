@@ -9,7 +9,7 @@
 // capture ratio: time accounted to some domain (idle included) over the time elapsed.
 //
 //   AccountingEngine engine({.cpu_khz = 2596120});
-//   engine.AddAll(merged);   // zero-copy; record by record: engine.Add(merged_record)
+//   engine.AddAll(merged);   // zero-copy, in runs; record by record: engine.Add(merged_record)
 //   AccountingSnapshot totals = engine.Snapshot(engine.now_tsc());
 //
 // What is known and what is not: the first change seen for a vCPU only opens an interval (the
@@ -168,12 +168,11 @@ class AccountingEngine {
   // counted (hypercalls, I/O) are taken as one run (MergedTraceReader::ForEachRun).
   // merged.error() then says whether the input was damaged.
   void AddAll(tracefmt::MergedTraceReader& merged);
-  // A batch of merged records left in place (tracefmt::LiveMerger::EmitBatchesUpTo), in one loop
-  // with no call per record. Stops before the first record that has a TSC of its own later than
-  // `stop_after_tsc` (the caller's next window boundary) and returns how many it added: all of
-  // them when none is.
-  size_t AddBatch(std::span<const tracefmt::MergedRef> batch,
-                  uint64_t stop_after_tsc = ~uint64_t{0});
+  // The head of `offer`, then the records after it that are only counted (hypercalls, I/O and
+  // events the engine ignores) whose TSC stays at or below offer.limit, as one run: what Add
+  // would make of each in merged order (see AddAll). The daemon's path, fed by
+  // tracefmt::LiveMerger::EmitRunsUpTo with its window boundary as the limit.
+  tracefmt::RunTaken TakeRun(const tracefmt::RunOffer& offer);
 
   // The input ended (a capture read to its end, the daemon stopping): hypercalls and I/O counted
   // on each CPU since its last scheduler record go to whoever runs there.

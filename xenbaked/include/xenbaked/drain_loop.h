@@ -56,10 +56,11 @@ class MergedRecordSink {
  public:
   virtual ~MergedRecordSink() = default;
   virtual void Add(const tracefmt::MergedRecord& m) = 0;
-  // The loop delivers merged records in batches, left in the merger's buffers (valid for the
-  // call), so the accounting pays one call per batch rather than one per record. This default
-  // decodes each and hands it to Add; the daemon's accounting takes the batch whole.
-  virtual void AddBatch(std::span<const tracefmt::MergedRef> batch);
+  // The loop offers merged records left in the merger's buffers (valid for the call): the head
+  // of `offer` is the next record in merged order, and a sink may take records after it on the
+  // same CPU as one run (tracefmt::LiveMerger::EmitRunsUpTo), so the accounting pays one call
+  // per run rather than one per record. This default decodes the head alone and hands it to Add.
+  virtual tracefmt::RunTaken TakeRun(const tracefmt::RunOffer& offer);
 };
 
 struct DrainLoopOptions {

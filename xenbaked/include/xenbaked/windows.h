@@ -112,9 +112,9 @@ class WindowedAccounting {
       CrossBoundaries(m.tsc);
     engine_.Add(m);
   }
-  // The same for a batch of records left in place (the daemon's live path): the engine takes the
-  // batch in one call, split only where it crosses a window boundary.
-  void AddBatch(std::span<const tracefmt::MergedRef> batch);
+  // The same for a run of records left in place (the daemon's live path,
+  // tracefmt::LiveMerger::EmitRunsUpTo): the engine takes the run up to the next window boundary.
+  tracefmt::RunTaken TakeRun(tracefmt::RunOffer offer);
   // Feeds the snapshot at the newest record (the open, partial windows are not closed).
   void Flush();
 
