@@ -81,12 +81,20 @@ static_assert(Group(ev::kHvmIoRead) == kGroupHvmHandler &&
 }
 
 // The place of a record's first data word, by the header's top four bits (the TSC flag and the
-// number of data words).
+// number of data words); for a record without one, the header itself: read as a hypercall's
+// first word it names no I/O call (the static_assert), as FirstExtraOrZero's 0 does not.
 constexpr std::array<uint8_t, 16> kWord0AtByTop = [] {
   std::array<uint8_t, 16> at{};
-  for (uint32_t top = 0; top < 16; ++top) at[top] = (top & 8) != 0 ? 12 : 4;
+  for (uint32_t top = 0; top < 16; ++top) {
+    const bool has_words = (top & 7) != 0;
+    at[top] = !has_words ? 0 : (top & 8) != 0 ? 12 : 4;
+  }
   return at;
 }();
+static_assert(!tracefmt::IsIoHypercallWord(ev::kPvHypercall) &&
+                  !tracefmt::IsIoHypercallWord(ev::kPvHypercallV2) &&
+                  !tracefmt::IsIoHypercallWord(ev::kPvHypercallSubcall),
+              "a hypercall record without data words must not read as I/O from its header");
 
 // tracefmt::IsHypercallEvent in one load and one compare: the three hypercall events differ in
 // their low byte, so a table by low byte names the only hypercall event a record could be.
@@ -374,15 +382,15 @@ void AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::b
   const size_t size = bytes.size();
   size_t pos = 0;
   uint64_t tsc = taken.last_tsc;
-  // Few enough sums to stay in registers: hypercalls in the low half of one word, I/O
-  // hypercalls in the high half (a run lies in one chunk, so neither count reaches 2^32). A
-  // record is I/O by its id (HVM emulation, grants) or as a hypercall on an event channel or
-  // grant table, never both, so "hypercall or I/O" is hypercalls + I/O by id.
+  // Few enough sums to stay in registers. A record is I/O by its id (HVM emulation, grants) or
+  // as a hypercall on an event channel or grant table, never both, so "hypercall or I/O" is
+  // hypercalls + I/O by id.
   uint64_t records = 0;
-  uint64_t hypercalls_and_io = 0;
+  uint64_t hypercalls = 0;
+  uint64_t io_hypercalls = 0;
   uint64_t io_by_id = 0;
   // Counts the record at `pos` and steps past it; false (nothing counted) at one Dispatch takes.
-  // `word0` is the record's first data word when it has one (what it gives otherwise is masked).
+  // `word0` is the record's first data word, or a word naming no I/O call when it has none.
   auto take = [&](uint32_t header, uint32_t record_bytes, uint32_t word0)
       __attribute__((always_inline)) {
     const uint32_t event = tracefmt::HeaderEvent(header);
@@ -397,17 +405,15 @@ void AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::b
     }
     if (kind == kGroupIoById) [[unlikely]]
       io_by_id += tracefmt::IsIoEventId(event);
-    const uint64_t hypercall = IsHypercallEventFast(event);
-    const uint64_t io = static_cast<uint64_t>(tracefmt::HeaderExtraWords(header) != 0) &
-                        static_cast<uint64_t>(tracefmt::IsIoHypercallWord(word0));
-    hypercalls_and_io += hypercall | ((hypercall & io) << 32);
+    const uint32_t hypercall = IsHypercallEventFast(event);
+    hypercalls += hypercall;
+    io_hypercalls += hypercall & static_cast<uint32_t>(tracefmt::IsIoHypercallWord(word0));
     ++records;
     pos += record_bytes;
     return true;
   };
-  // While a largest record's worth of bytes is left, no record can run past the end and word 0's
-  // place (after the header, and the TSC when there is one) can be read whatever the record
-  // holds. The caller vouched for the first record only: every size is checked on the way.
+  // While a largest record's worth of bytes is left, no record can run past the end. The caller
+  // vouched for the first record only: every size is checked on the way.
   while (size - pos >= tracefmt::kMaxRecordBytes) {
     const uint32_t header = tracefmt::Load32(data + pos);
     const uint32_t top = header >> 28;  // the TSC flag and the count of data words
@@ -430,8 +436,6 @@ void AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::b
   c.records += records;
   c.last_tsc = tsc;
   now_tsc = std::max(now_tsc, tsc);
-  const uint64_t hypercalls = hypercalls_and_io & 0xffffffff;
-  const uint64_t io_hypercalls = hypercalls_and_io >> 32;
   const Activity activity{hypercalls, io_hypercalls + io_by_id, hypercalls + io_by_id};
   c.hypercalls += activity.hypercalls;
   c.io_records += activity.io_records;
