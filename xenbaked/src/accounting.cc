@@ -2,7 +2,7 @@
 //
 // Hot path: Add()/AddRaw() is called once per record, most of which are not scheduler records
 // (hypercalls, credit2 bookkeeping, page faults, HVM exits). It costs one per-CPU bookkeeping
-// step, the hypercall test and one switch on the event's class+subclass; only scheduler, GEN,
+// step, the hypercall test and one table lookup on the event's class+subclass; only scheduler, GEN,
 // dom0-op and I/O records go further, and a handler loads only the data words it uses (AddRaw
 // reads them in place, never copying the record). No allocation happens on the hot path except
 // the first time a domain, vCPU or CPU is seen.
@@ -69,17 +69,6 @@ static_assert(Group(ev::kHvmIoRead) == kGroupHvmHandler &&
                   Group(ev::kMemPageGrantTransfer) == kGroupMem,
               "the hot path looks for I/O events by id only in these two groups");
 
-// Whether a record the engine only counts is guest I/O. Bitwise, not short-circuit: no branch on
-// the event mix. A record without extra words reads word 0 as 0, which names no I/O hypercall.
-[[gnu::always_inline]] inline uint32_t IoOf(uint32_t event, uint32_t group, uint32_t hypercall,
-                                            uint32_t word0) {
-  uint32_t io = hypercall & tracefmt::IsIoHypercallWord(word0);
-  // I/O by event id alone lives in two groups only (the static_assert on Group): one compare.
-  if (group == kGroupHvmHandler || group == kGroupMem) [[unlikely]]
-    io = tracefmt::IsIoEventId(event);
-  return io;
-}
-
 // The place of a record's first data word, by the header's top four bits (the TSC flag and the
 // number of data words); for a record without one, the header itself: read as a hypercall's
 // first word it names no I/O call (the static_assert), as FirstExtraOrZero's 0 does not.
@@ -113,14 +102,10 @@ static_assert((ev::kPvHypercall & 0xff) != (ev::kPvHypercallV2 & 0xff) &&
   return kHypercallByLowByte[event & 0xff] == event ? 1u : 0u;
 }
 
-// The groups whose records go to Dispatch; every other record is only counted.
-constexpr bool IsDispatchedGroup(uint32_t group) {
-  return group == kGroupSchedMin || group == kGroupSchedVerbose || group == kGroupGen ||
-         group == kGroupDom0;
-}
-
-// Both group tests of the counting loop in one load: bit 0 for a group Dispatch takes, bit 1
-// for one whose I/O is told by event id. 64 KiB, of which a capture touches a few lines.
+// What the engine does with a record, by its group, in one load: Dispatch takes the scheduler,
+// GEN and dom0-op groups; every other record is only counted, and in two groups (the
+// static_assert above) whether it is I/O is told by its event id. 64 KiB, of which a capture
+// touches a few lines.
 constexpr uint8_t kGroupDispatched = 1;
 constexpr uint8_t kGroupIoById = 2;
 constexpr std::array<uint8_t, 1u << 16> kGroupKinds = [] {
@@ -350,13 +335,18 @@ template <typename R>
     now_tsc = std::max(now_tsc, tsc);
   }
   const uint32_t event = rec.event();
-  const uint32_t group = Group(event);
-  if (IsDispatchedGroup(group)) [[unlikely]] {
+  const uint8_t kind = kGroupKinds[Group(event)];
+  if (kind == kGroupDispatched) [[unlikely]] {
     Dispatch(c, cpu, tsc, rec);
     return;
   }
+  // Bitwise, not short-circuit: no branch on the event mix. A record without extra words reads
+  // word 0 as 0, which names no I/O hypercall.
   const uint32_t hypercall = IsHypercallEventFast(event);
-  CountGuestActivity(c, hypercall, IoOf(event, group, hypercall, rec.FirstExtraOrZero()));
+  uint32_t io = hypercall & tracefmt::IsIoHypercallWord(rec.FirstExtraOrZero());
+  if (kind == kGroupIoById) [[unlikely]]
+    io = tracefmt::IsIoEventId(event);
+  CountGuestActivity(c, hypercall, io);
 }
 
 tracefmt::RunTaken AccountingEngine::Impl::TakeRun(const tracefmt::RunOffer& offer) {

@@ -585,7 +585,7 @@ TEST(LiveMergerTest, RunsPushedAsBytesComeBackInBatchesInOrder) {
   EXPECT_EQ(batches, 2u);
   EXPECT_EQ(live.pending(), 150u);
   push_rounds(201, 301);
-  EXPECT_EQ(live.EmitAllBatches(sink), 450u);
+  EXPECT_EQ(live.EmitBatchesUpTo(~uint64_t{0}, sink), 450u);
   EXPECT_EQ(out, want);
   EXPECT_EQ(live.pending(), 0u);
   EXPECT_GT(live.buffer_bytes(), 0u);

@@ -375,10 +375,6 @@ class LiveMerger {
   uint64_t EmitAll(Sink&& sink) {
     return EmitUpTo(~uint64_t{0}, sink);
   }
-  template <typename BatchSink>
-  uint64_t EmitAllBatches(BatchSink&& sink) {
-    return EmitBatchesUpTo(~uint64_t{0}, sink);
-  }
   size_t pending() const { return pending_; }
   // TSC of the newest record pushed for `cpu`, 0 when none.
   uint64_t last_tsc(uint32_t cpu) const { return cpu < queues_.size() ? queues_[cpu].last_tsc : 0; }
