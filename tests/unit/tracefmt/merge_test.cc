@@ -368,6 +368,28 @@ TEST(MergedTraceReaderFastPathTest, NextAndForEachMayBeMixed) {
 
 // Takes the head and up to `extra` whole records after it (a random number per call when
 // `extra` is negative), recording each with its CPU and offset; the head also with its TSC.
+// Takes the head of `offer` and up to `extra` whole records after it, as a consumer may: it stops
+// at a record cut short and before one whose TSC is past the limit. `on_record(rec, is_head)` sees
+// each record taken.
+template <typename OnRecord>
+RunTaken TakeUpTo(const RunOffer& offer, uint32_t extra, OnRecord&& on_record) {
+  const std::span<const std::byte> bytes = offer.bytes;
+  RunTaken taken{.last_tsc = offer.tsc};
+  for (uint32_t n = 0; n <= extra && bytes.size() - taken.bytes >= kMinRecordBytes; ++n) {
+    const RecordRef rec{Load32(bytes.data() + taken.bytes), bytes.data() + taken.bytes};
+    if (bytes.size() - taken.bytes < rec.SizeBytes()) break;  // cut short: the merge reports it
+    if (n > 0 && rec.has_tsc()) {
+      if (rec.Tsc() > offer.limit) break;
+      taken.last_tsc = rec.Tsc();
+    }
+    on_record(rec, n == 0);
+    taken.bytes += rec.SizeBytes();
+    ++taken.records;
+  }
+  if (taken.bytes == 0) ADD_FAILURE() << "the head was not a whole record";
+  return taken;
+}
+
 struct RunCollector {
   explicit RunCollector(const TraceFileReader& r, int take_extra) : reader(r), extra(take_extra) {}
   const TraceFileReader& reader;
@@ -377,27 +399,15 @@ struct RunCollector {
   std::vector<bool> is_head;
 
   RunTaken Take(const RunOffer& offer) {
-    const int wanted = extra >= 0 ? extra : static_cast<int>(rng() % 6);
-    const std::span<const std::byte> bytes = offer.bytes;
-    RunTaken taken{.last_tsc = offer.tsc};
-    for (int n = 0; n <= wanted && bytes.size() - taken.bytes >= kMinRecordBytes; ++n) {
-      const RecordRef rec{Load32(bytes.data() + taken.bytes), bytes.data() + taken.bytes};
-      if (bytes.size() - taken.bytes < rec.SizeBytes()) break;  // cut short: the merge reports it
-      if (n > 0 && rec.has_tsc()) {
-        if (rec.Tsc() > offer.limit) break;
-        taken.last_tsc = rec.Tsc();
-      }
+    const auto wanted = static_cast<uint32_t>(extra >= 0 ? extra : static_cast<int>(rng() % 6));
+    return TakeUpTo(offer, wanted, [&](const RecordRef& rec, bool head) {
       MergedRecord& m = records.emplace_back();
       m.cpu = offer.cpu;
-      m.tsc = n == 0 ? offer.tsc : 0;
+      m.tsc = head ? offer.tsc : 0;
       m.file_offset = static_cast<uint64_t>(rec.p - reader.bytes().data());
       m.rec = rec.Decode();
-      is_head.push_back(n == 0);
-      taken.bytes += rec.SizeBytes();
-      ++taken.records;
-    }
-    if (taken.bytes == 0) ADD_FAILURE() << "the head was not a whole record";
-    return taken;
+      is_head.push_back(head);
+    });
   }
 };
 
@@ -490,20 +500,9 @@ TEST(LiveMergerTest, RunsUpToTheWatermarkTakeEveryRecordOnceAndNoneBeyond) {
         std::mt19937& rng;
         std::vector<std::pair<uint32_t, uint32_t>>& out;
         RunTaken Take(const RunOffer& offer) {
-          RunTaken taken{.last_tsc = offer.tsc};
-          const uint32_t wanted = rng() % 5;
-          for (uint32_t n = 0; n <= wanted && taken.bytes < offer.bytes.size(); ++n) {
-            const RecordRef rec{Load32(offer.bytes.data() + taken.bytes),
-                                offer.bytes.data() + taken.bytes};
-            if (n > 0 && rec.has_tsc()) {
-              if (rec.Tsc() > offer.limit) break;
-              taken.last_tsc = rec.Tsc();
-            }
+          return TakeUpTo(offer, static_cast<uint32_t>(rng() % 5), [&](const RecordRef& rec, bool) {
             out.emplace_back(offer.cpu, rec.Extra(0));
-            taken.bytes += rec.SizeBytes();
-            ++taken.records;
-          }
-          return taken;
+          });
         }
       } runs{rng, got};
       by_run.EmitRunsUpTo(watermark, runs);

@@ -333,9 +333,10 @@ struct MergedRef {
 // EmitUpTo(watermark) releases, in TSC order, every record with tsc <= watermark.
 //
 // The daemon's path copies each CPU's ring window into that CPU's byte buffer as it lies
-// (PushRecords: one copy per window, no decoding) and takes the merged records back in batches
-// of MergedRef pointing into those buffers (EmitBatchesUpTo: one call per batch, not per record).
-// Push and EmitUpTo, one decoded record at a time, are the simple path for tools and tests.
+// (PushRecords: one copy per window, no decoding) and takes the merged records back as runs
+// offered where they lie (EmitRunsUpTo: one call per run, not per record). EmitBatchesUpTo hands
+// out batches of MergedRef into those buffers; Push and EmitUpTo, one decoded record at a time,
+// are the simple path for tools and tests.
 class LiveMerger {
  public:
   static constexpr size_t kBatchRecords = 256;
