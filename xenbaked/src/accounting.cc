@@ -10,7 +10,8 @@
 // Hypercall and I/O counts wait on their CPU (CpuState::pending) until its next scheduler-group
 // record, so a run of them commutes with other CPUs' records: AddAll counts a whole run in one
 // loop (AddActivityRun) at the place of the scheduler record before it, with the results of
-// Add record by record.
+// Add record by record. A scheduler record that ends a run is taken there too while its CPU
+// leads the merge (RunOffer::lead), so only a change of CPU goes back to the merge.
 //
 // Storage is flat: a domid-indexed table of slot numbers, slots in one vector, each with a small
 // vector of vCPU states. Times are kept in TSC ticks and converted at Snapshot.
@@ -18,6 +19,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <limits>
 #include <utility>
 
@@ -106,6 +108,7 @@ static_assert((ev::kPvHypercall & 0xff) != (ev::kPvHypercallV2 & 0xff) &&
 // GEN and dom0-op groups; every other record is only counted, and in two groups (the
 // static_assert above) whether it is I/O is told by its event id. 64 KiB, of which a capture
 // touches a few lines.
+constexpr uint8_t kGroupCounted = 0;
 constexpr uint8_t kGroupDispatched = 1;
 constexpr uint8_t kGroupIoById = 2;
 constexpr std::array<uint8_t, 1u << 16> kGroupKinds = [] {
@@ -116,6 +119,10 @@ constexpr std::array<uint8_t, 1u << 16> kGroupKinds = [] {
   kinds[kGroupMem] = kGroupIoById;
   return kinds;
 }();
+
+// How far ahead of the run loop the capture is asked for: the hardware prefetcher stops at each
+// 4 KiB page, so without this the walk waits on memory at every page it enters.
+constexpr uintptr_t kRunPrefetchAhead = 1024;
 
 // Guest activity counts, kept where the hot path adds to them without asking first whether the
 // record is any (it adds 0 or 1): a domain's, or a CPU's while nobody is known to run there.
@@ -350,14 +357,36 @@ template <typename R>
 }
 
 tracefmt::RunTaken AccountingEngine::Impl::TakeRun(const tracefmt::RunOffer& offer) {
-  const tracefmt::RecordRef head{tracefmt::Load32(offer.bytes.data()), offer.bytes.data()};
-  Add(offer.cpu, offer.tsc, head);
-  tracefmt::RunTaken taken{.bytes = head.SizeBytes(), .records = 1, .last_tsc = offer.tsc};
-  const std::span<const std::byte> rest = offer.bytes.subspan(taken.bytes);
-  if (offer.limit == ~uint64_t{0})
-    AddActivityRun<false>(offer.cpu, rest, offer.limit, taken);
-  else
-    AddActivityRun<true>(offer.cpu, rest, offer.limit, taken);
+  const std::byte* const data = offer.bytes.data();
+  const size_t size = offer.bytes.size();
+  tracefmt::RunTaken taken{.bytes = 0, .records = 0, .last_tsc = offer.tsc};
+  uint64_t head_tsc = offer.tsc;
+  // Each head is added as Add would, then the records after it that are only counted; a record
+  // that stops that (most often this CPU's next scheduler record) is taken as the next head
+  // when this CPU still leads the merge, so a burst of scheduler records on one CPU costs no
+  // return to the merge per record.
+  for (;;) {
+    const tracefmt::RecordRef head{tracefmt::Load32(data + taken.bytes), data + taken.bytes};
+    Add(offer.cpu, head_tsc, head);
+    taken.bytes += head.SizeBytes();
+    ++taken.records;
+    taken.last_tsc = head_tsc;
+    if (size - taken.bytes < tracefmt::kMinRecordBytes) break;
+    uint32_t header = tracefmt::Load32(data + taken.bytes);
+    if (kGroupKinds[Group(tracefmt::HeaderEvent(header))] != kGroupDispatched) {
+      const std::span<const std::byte> rest = offer.bytes.subspan(taken.bytes);
+      if (offer.limit == ~uint64_t{0})
+        AddActivityRun<false>(offer.cpu, rest, offer.limit, taken);
+      else
+        AddActivityRun<true>(offer.cpu, rest, offer.limit, taken);
+      if (size - taken.bytes < tracefmt::kMinRecordBytes) break;
+      header = tracefmt::Load32(data + taken.bytes);
+    }
+    if (size - taken.bytes < tracefmt::RecordBytesFromHeader(header)) break;  // cut short
+    head_tsc =
+        tracefmt::HeaderHasTsc(header) ? tracefmt::Load64(data + taken.bytes + 4) : taken.last_tsc;
+    if (head_tsc >= offer.lead || head_tsc > offer.limit) break;
+  }
   return taken;
 }
 
@@ -369,8 +398,13 @@ void AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::b
   if (cpu >= cpu_count || !cpus[cpu].seen) [[unlikely]]
     return;
   const std::byte* const data = bytes.data();
-  const size_t size = bytes.size();
-  size_t pos = 0;
+  const std::byte* const end = data + bytes.size();
+  // While p is below this, a largest record's worth of bytes is left: no record can run past
+  // the end.
+  const std::byte* const roomy_end = data + (bytes.size() >= tracefmt::kMaxRecordBytes
+                                                 ? bytes.size() - tracefmt::kMaxRecordBytes + 1
+                                                 : 0);
+  const std::byte* p = data;
   uint64_t tsc = taken.last_tsc;
   // Few enough sums to stay in registers. A record is I/O by its id (HVM emulation, grants) or
   // as a hypercall on an event channel or grant table, never both, so "hypercall or I/O" is
@@ -379,47 +413,55 @@ void AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::b
   uint64_t hypercalls = 0;
   uint64_t io_hypercalls = 0;
   uint64_t io_by_id = 0;
-  // Counts the record at `pos` and steps past it; false (nothing counted) at one Dispatch takes.
+  // Counts the record at `p` and steps past it; false (nothing counted) at one Dispatch takes.
   // `word0` is the record's first data word, or a word naming no I/O call when it has none.
-  auto take = [&](uint32_t header, uint32_t record_bytes, uint32_t word0)
-      __attribute__((always_inline)) {
+  auto take = [&](uint32_t header, uint32_t word0) __attribute__((always_inline)) {
     const uint32_t event = tracefmt::HeaderEvent(header);
     const uint8_t kind = kGroupKinds[Group(event)];
-    if (kind == kGroupDispatched) [[unlikely]]
-      return false;
+    // One test for both rare kinds on the way of every record.
+    if (kind != kGroupCounted) [[unlikely]] {
+      if (kind == kGroupDispatched) return false;
+      if (kLimited && tracefmt::HeaderHasTsc(header) && tracefmt::Load64(p + 4) > limit)
+        return false;  // checked again below; here so that io_by_id counts only what is taken
+      io_by_id += tracefmt::IsIoEventId(event);
+    }
+    // The step to the next record is on the chain from one record to the next: its fixed part
+    // comes from this (well predicted) branch, not from the header, so only the data words'
+    // bytes wait on the header's load.
+    size_t fixed_bytes = 4;
     if (tracefmt::HeaderHasTsc(header)) [[likely]] {
-      const uint64_t own = tracefmt::Load64(data + pos + 4);
+      const uint64_t own = tracefmt::Load64(p + 4);
       if (kLimited && own > limit) [[unlikely]]
         return false;  // past the caller's window boundary or watermark: not taken
       tsc = own;
+      fixed_bytes = 12;
     }
-    if (kind == kGroupIoById) [[unlikely]]
-      io_by_id += tracefmt::IsIoEventId(event);
     const uint32_t hypercall = IsHypercallEventFast(event);
     hypercalls += hypercall;
     io_hypercalls += hypercall & static_cast<uint32_t>(tracefmt::IsIoHypercallWord(word0));
     ++records;
-    pos += record_bytes;
+    // The empty asm keeps the compiler from adding the two parts first, which would put the
+    // fixed part back on the chain. (header >> 26) & 28 is 4 × the count of data words.
+    const std::byte* after_fixed = p + fixed_bytes;
+    asm("" : "+r"(after_fixed));
+    p = after_fixed + ((header >> 26) & 28u);
     return true;
   };
-  // While a largest record's worth of bytes is left, no record can run past the end. The caller
-  // vouched for the first record only: every size is checked on the way.
-  while (size - pos >= tracefmt::kMaxRecordBytes) {
-    const uint32_t header = tracefmt::Load32(data + pos);
+  // The caller vouched for the first record only: every size is checked on the way.
+  while (p < roomy_end) {
+    // An address, not a pointer into the capture: it may lie past the end.
+    __builtin_prefetch(
+        reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) + kRunPrefetchAhead));
+    const uint32_t header = tracefmt::Load32(p);
     const uint32_t top = header >> 28;  // the TSC flag and the count of data words
-    const uint32_t word0 = tracefmt::Load32(data + pos + kWord0AtByTop[top]);
-    // The size by shifts and masks, not a third load: it is on the chain from one record to the
-    // next, where a load's latency costs more than the instructions it saves.
-    if (!take(header, tracefmt::RecordBytesFromHeader(header), word0)) break;
+    if (!take(header, tracefmt::Load32(p + kWord0AtByTop[top]))) break;
   }
   // The last few records of the chunk: each checked, and one cut short ends the run (the merge
   // reports it).
-  while (size - pos >= tracefmt::kMinRecordBytes && size - pos < tracefmt::kMaxRecordBytes) {
-    const uint32_t header = tracefmt::Load32(data + pos);
-    const uint32_t record_bytes = tracefmt::RecordBytesFromHeader(header);
-    if (size - pos < record_bytes) break;
-    const tracefmt::RecordRef rec{header, data + pos};
-    if (!take(header, record_bytes, rec.FirstExtraOrZero())) break;
+  while (p >= roomy_end && end - p >= tracefmt::kMinRecordBytes) {
+    const uint32_t header = tracefmt::Load32(p);
+    if (static_cast<size_t>(end - p) < tracefmt::RecordBytesFromHeader(header)) break;
+    if (!take(header, tracefmt::RecordRef{header, p}.FirstExtraOrZero())) break;
   }
   if (records == 0) return;
   CpuState& c = cpus[cpu];
@@ -430,7 +472,7 @@ void AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::b
   c.hypercalls += activity.hypercalls;
   c.io_records += activity.io_records;
   c.pending += activity;
-  taken.bytes += pos;
+  taken.bytes += static_cast<size_t>(p - data);
   taken.records += records;
   taken.last_tsc = tsc;
 }

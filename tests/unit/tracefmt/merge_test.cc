@@ -390,15 +390,53 @@ RunTaken TakeUpTo(const RunOffer& offer, uint32_t extra, OnRecord&& on_record) {
   return taken;
 }
 
+// Takes the head of `offer` and the whole records after it while they lead the merge (merged
+// TSC below the offer's lead, and within its limit), as a consumer that takes records only in
+// merged order may. `on_record(rec, merged_tsc)` sees each record taken.
+template <typename OnRecord>
+RunTaken TakeWhileLeading(const RunOffer& offer, OnRecord&& on_record) {
+  const std::span<const std::byte> bytes = offer.bytes;
+  RunTaken taken{.last_tsc = offer.tsc};
+  for (bool head = true; bytes.size() - taken.bytes >= kMinRecordBytes; head = false) {
+    const RecordRef rec{Load32(bytes.data() + taken.bytes), bytes.data() + taken.bytes};
+    if (bytes.size() - taken.bytes < rec.SizeBytes()) break;  // cut short: the merge reports it
+    const uint64_t tsc = head ? offer.tsc : rec.has_tsc() ? rec.Tsc() : taken.last_tsc;
+    if (!head && (tsc >= offer.lead || tsc > offer.limit)) break;
+    on_record(rec, tsc);
+    taken.bytes += rec.SizeBytes();
+    ++taken.records;
+    taken.last_tsc = tsc;
+  }
+  if (taken.bytes == 0) ADD_FAILURE() << "the head was not a whole record";
+  return taken;
+}
+
+// RunCollector's `extra` that takes records while they lead the merge (TakeWhileLeading).
+constexpr int kWhileLeading = -2;
+
 struct RunCollector {
   explicit RunCollector(const TraceFileReader& r, int take_extra) : reader(r), extra(take_extra) {}
   const TraceFileReader& reader;
   std::mt19937 rng{7};
   int extra = 0;
-  std::vector<MergedRecord> records;  // in delivery order; tsc set for heads only
+  std::vector<MergedRecord> records;  // in delivery order; tsc set for heads only, or for every
+                                      // record when taken while leading
   std::vector<bool> is_head;
+  size_t offers = 0;
 
   RunTaken Take(const RunOffer& offer) {
+    ++offers;
+    if (extra == kWhileLeading) {
+      bool head = true;
+      return TakeWhileLeading(offer, [&](const RecordRef& rec, uint64_t tsc) {
+        MergedRecord& m = records.emplace_back();
+        m.cpu = offer.cpu;
+        m.tsc = tsc;
+        m.file_offset = static_cast<uint64_t>(rec.p - reader.bytes().data());
+        m.rec = rec.Decode();
+        is_head.push_back(std::exchange(head, false));
+      });
+    }
     const auto wanted = static_cast<uint32_t>(extra >= 0 ? extra : static_cast<int>(rng() % 6));
     return TakeUpTo(offer, wanted, [&](const RecordRef& rec, bool head) {
       MergedRecord& m = records.emplace_back();
@@ -411,26 +449,33 @@ struct RunCollector {
   }
 };
 
-void ExpectSameMergeByRuns(const std::vector<std::byte>& bytes, const std::string& what) {
+// Returns how many records were taken while leading after a head, beyond the heads offered.
+size_t ExpectSameMergeByRuns(const std::vector<std::byte>& bytes, const std::string& what) {
   std::optional<Error> next_error;
   const std::vector<MergedRecord> next = ViaNext(bytes, &next_error);
-  for (int extra : {0, -1}) {
+  size_t taken_while_leading = 0;
+  for (int extra : {0, -1, kWhileLeading}) {
     TraceFileReader reader = TraceFileReader::FromBytes(bytes);
     MergedTraceReader merged(reader);
     RunCollector runs(reader, extra);
     merged.ForEachRun(runs);
-    ASSERT_EQ(runs.records.size(), next.size()) << what << ", extra " << extra;
-    ASSERT_EQ(merged.error().has_value(), next_error.has_value()) << what;
+    EXPECT_EQ(runs.records.size(), next.size()) << what << ", extra " << extra;
+    if (runs.records.size() != next.size()) return 0;
+    EXPECT_EQ(merged.error().has_value(), next_error.has_value()) << what;
     if (next_error) {
       EXPECT_EQ(merged.error()->code, next_error->code) << what;
       EXPECT_EQ(merged.error()->offset, next_error->offset) << what;
     }
-    if (extra == 0) {  // one record per step: exactly ForEach's order and TSCs
+    // One record per step, or records taken only while they lead: exactly ForEach's order and
+    // TSCs.
+    if (extra == 0 || extra == kWhileLeading) {
       for (size_t i = 0; i < next.size(); ++i) {
-        ASSERT_TRUE(runs.records[i].file_offset == next[i].file_offset &&
+        EXPECT_TRUE(runs.records[i].file_offset == next[i].file_offset &&
                     runs.records[i].tsc == next[i].tsc && runs.records[i].rec == next[i].rec)
-            << what << ": record " << i;
+            << what << ", extra " << extra << ": record " << i;
+        if (::testing::Test::HasFailure()) return 0;
       }
+      if (extra == kWhileLeading) taken_while_leading = runs.records.size() - runs.offers;
       continue;
     }
     // Runs: every record once, each CPU's in its own order, every head at its merged TSC.
@@ -440,47 +485,58 @@ void ExpectSameMergeByRuns(const std::vector<std::byte>& bytes, const std::strin
     for (size_t i = 0; i < runs.records.size(); ++i) {
       const MergedRecord& got = runs.records[i];
       auto it = by_offset.find(got.file_offset);
-      ASSERT_NE(it, by_offset.end()) << what << ": record " << i << " delivered twice or unknown";
-      ASSERT_TRUE(got.cpu == it->second->cpu && got.rec == it->second->rec) << what;
+      EXPECT_NE(it, by_offset.end()) << what << ": record " << i << " delivered twice or unknown";
+      if (it == by_offset.end()) return 0;
+      EXPECT_TRUE(got.cpu == it->second->cpu && got.rec == it->second->rec) << what;
       if (runs.is_head[i]) {
-        ASSERT_EQ(got.tsc, it->second->tsc) << what << ": head " << i;
+        EXPECT_EQ(got.tsc, it->second->tsc) << what << ": head " << i;
       }
       auto [last, fresh] = last_offset.try_emplace(got.cpu, got.file_offset);
       if (!fresh) {
-        ASSERT_LT(last->second, got.file_offset) << what << ": CPU " << got.cpu << " reordered";
+        EXPECT_LT(last->second, got.file_offset) << what << ": CPU " << got.cpu << " reordered";
         last->second = got.file_offset;
       }
+      if (::testing::Test::HasFailure()) return 0;
       by_offset.erase(it);
     }
   }
+  return taken_while_leading;
 }
 
 TEST(MergedTraceReaderRunsTest, RandomCapturesDeliverEveryRecordOnceInEachCpusOrder) {
   std::mt19937 rng(20261123);
+  size_t taken_while_leading = 0;
   for (int i = 0; i < 400; ++i) {
-    ExpectSameMergeByRuns(RandomCapture(rng), "random capture " + std::to_string(i));
-    if (::testing::Test::HasFatalFailure()) return;
+    taken_while_leading +=
+        ExpectSameMergeByRuns(RandomCapture(rng), "random capture " + std::to_string(i));
+    if (::testing::Test::HasFailure()) return;
   }
+  // The lead lets a consumer go on past the head, not only stop at it.
+  EXPECT_GT(taken_while_leading, 1000u);
 }
 
 TEST(MergedTraceReaderRunsTest, RealCapturesDeliverEveryRecordOnceInEachCpusOrder) {
   for (const std::string& name : testing::RealCaptures()) {
     const std::string path = testing::SharedCapture(name);
     SKIP_IF_MISSING(path);
-    ExpectSameMergeByRuns(testing::ReadFileBytes(path), name);
+    EXPECT_GT(ExpectSameMergeByRuns(testing::ReadFileBytes(path), name), 0u) << name;
   }
 }
 
 // EmitRunsUpTo against EmitUpTo: heads in merged order, every record at or below the watermark
-// once and in its CPU's order, none above it, over several pushes and emissions.
+// once and in its CPU's order, none above it, over several pushes and emissions; taken only
+// while they lead, exactly EmitUpTo's order.
 TEST(LiveMergerTest, RunsUpToTheWatermarkTakeEveryRecordOnceAndNoneBeyond) {
   std::mt19937 rng(99);
+  size_t taken_while_leading = 0;
   for (int round = 0; round < 200; ++round) {
     LiveMerger by_record;
     LiveMerger by_run;
+    LiveMerger by_lead;
     std::vector<uint64_t> tsc(3, 100);
     std::vector<std::pair<uint32_t, uint32_t>> expected;  // (cpu, id) from EmitUpTo
     std::vector<std::pair<uint32_t, uint32_t>> got;       // from EmitRunsUpTo
+    std::vector<std::pair<uint32_t, uint32_t>> led;       // the same, taken while leading
     uint32_t id = 0;
     for (int step = 0; step < 6; ++step) {
       for (uint32_t cpu = 0; cpu < 3; ++cpu) {
@@ -490,6 +546,7 @@ TEST(LiveMergerTest, RunsUpToTheWatermarkTakeEveryRecordOnceAndNoneBeyond) {
               rng() % 8 == 0 ? RecNoTsc(ev::kWake, {id++}) : Rec(ev::kWake, tsc[cpu], {id++});
           by_record.Push(cpu, r);
           by_run.Push(cpu, r);
+          by_lead.Push(cpu, r);
         }
       }
       const uint64_t watermark =
@@ -508,6 +565,20 @@ TEST(LiveMergerTest, RunsUpToTheWatermarkTakeEveryRecordOnceAndNoneBeyond) {
       by_run.EmitRunsUpTo(watermark, runs);
       ASSERT_EQ(by_run.pending(), by_record.pending()) << "round " << round << " step " << step;
       ASSERT_EQ(got.size(), expected.size());
+      struct Leading {
+        std::vector<std::pair<uint32_t, uint32_t>>& out;
+        size_t& beyond_head;
+        RunTaken Take(const RunOffer& offer) {
+          const RunTaken taken = TakeWhileLeading(offer, [&](const RecordRef& rec, uint64_t) {
+            out.emplace_back(offer.cpu, rec.Extra(0));
+          });
+          beyond_head += taken.records - 1;
+          return taken;
+        }
+      } leading{led, taken_while_leading};
+      by_lead.EmitRunsUpTo(watermark, leading);
+      ASSERT_EQ(by_lead.pending(), by_record.pending()) << "round " << round << " step " << step;
+      ASSERT_EQ(led, expected) << "round " << round << " step " << step;
     }
     // Each CPU's records in its order: ids grow along a CPU.
     auto per_cpu = [](const std::vector<std::pair<uint32_t, uint32_t>>& v) {
@@ -517,6 +588,7 @@ TEST(LiveMergerTest, RunsUpToTheWatermarkTakeEveryRecordOnceAndNoneBeyond) {
     };
     ASSERT_EQ(per_cpu(got), per_cpu(expected)) << "round " << round;
   }
+  EXPECT_GT(taken_while_leading, 1000u);
 }
 
 TEST(LiveMergerTest, EmitsUpToTheWatermarkInOrder) {

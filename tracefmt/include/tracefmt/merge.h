@@ -38,11 +38,18 @@ namespace tracefmt {
 // What follows it on the same CPU, up to the end of `bytes`, is not yet checked: a consumer
 // walking on checks every size. It may take records after the head while their TSC (their own,
 // for those that have one) stays at or below `limit`.
+//
+// `lead` says how far this CPU leads the merge: a record of its run whose merged TSC (its own,
+// or the last one before it) is below `lead` comes before every other CPU's remaining records,
+// so it is the next record in merged order once all before it are taken. A consumer that can
+// take only some records out of order (the accounting engine: hypercall counts, not scheduler
+// records) takes those below the lead as they come, in order, without going back to the merge.
 struct RunOffer {
   uint32_t cpu = 0;
   uint64_t tsc = 0;
   std::span<const std::byte> bytes;
   uint64_t limit = ~uint64_t{0};
+  uint64_t lead = 0;
 };
 
 // What the consumer took: the head at least. `last_tsc` is the TSC of the last record taken that
@@ -84,7 +91,8 @@ class MergedTraceReader {
   // after the head are taken at the head's place in the merged order, before other CPUs' records
   // that may be older: for a consumer to whom they commute with those (the accounting engine's
   // counting of hypercalls between two scheduler records) the result is ForEach's, with one merge
-  // step per run of records instead of one per record.
+  // step per run of records instead of one per record. The offer's `lead` is the merge's: the
+  // records below it come before every other CPU's head.
   template <typename Sink>
   void ForEachRun(Sink& sink);
 
@@ -309,7 +317,8 @@ void MergedTraceReader::ForEachRun(Sink& sink) {
     if (order_.empty()) return;
     Cursor& c = *order_.front();
     const RunTaken taken = sink.Take(
-        RunOffer{c.cpu, c.head_tsc, std::span<const std::byte>(c.data + c.pos, c.size - c.pos)});
+        RunOffer{c.cpu, c.head_tsc, std::span<const std::byte>(c.data + c.pos, c.size - c.pos),
+                 ~uint64_t{0}, limit_});
     c.pos += taken.bytes;
     c.head_tsc = taken.last_tsc;  // the CPU's last TSC, for a next record without one
     if (!PeekFast(c, taken.last_tsc)) [[unlikely]]
@@ -485,9 +494,16 @@ uint64_t LiveMerger::EmitRunsUpTo(uint64_t watermark, RunSink&& sink) {
   uint64_t emitted = 0;
   while (!order_.empty()) {
     Queue& q = *order_[0];
-    const RunTaken taken = sink.Take(
-        RunOffer{q.cpu, q.head_tsc,
-                 std::span<const std::byte>(q.bytes.get() + q.head, q.size - q.head), watermark});
+    // The front leads while its records are older than the second head, or as old when its
+    // CPU is the lower (ties go to the lower CPU).
+    uint64_t lead = ~uint64_t{0};
+    if (order_.size() > 1) {
+      const Queue* second = order_[1];
+      lead = second->head_tsc + (q.cpu < second->cpu && second->head_tsc != ~uint64_t{0} ? 1 : 0);
+    }
+    const RunTaken taken = sink.Take(RunOffer{
+        q.cpu, q.head_tsc, std::span<const std::byte>(q.bytes.get() + q.head, q.size - q.head),
+        watermark, lead});
     q.head += taken.bytes;
     q.head_tsc = taken.last_tsc;  // the CPU's last TSC, for a next record without one
     if (!q.empty()) {
