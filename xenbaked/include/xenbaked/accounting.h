@@ -170,8 +170,10 @@ class AccountingEngine {
   void AddAll(tracefmt::MergedTraceReader& merged);
   // The head of `offer`, then the records after it that are only counted (hypercalls, I/O and
   // events the engine ignores) whose TSC stays at or below offer.limit, as one run: what Add
-  // would make of each in merged order (see AddAll). The daemon's path, fed by
-  // tracefmt::LiveMerger::EmitRunsUpTo with its window boundary as the limit.
+  // would make of each in merged order (see AddAll). A record that ends the run is taken as the
+  // next head, and so on, while its merged TSC is below offer.lead and within the limit. The
+  // daemon's path, fed by tracefmt::LiveMerger::EmitRunsUpTo with its window boundary as the
+  // limit.
   tracefmt::RunTaken TakeRun(const tracefmt::RunOffer& offer);
 
   // The input ended (a capture read to its end, the daemon stopping): hypercalls and I/O counted
