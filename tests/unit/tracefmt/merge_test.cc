@@ -366,8 +366,6 @@ TEST(MergedTraceReaderFastPathTest, NextAndForEachMayBeMixed) {
 // --- ForEachRun: runs of one CPU's records taken at once
 // ------------------------------------------
 
-// Takes the head and up to `extra` whole records after it (a random number per call when
-// `extra` is negative), recording each with its CPU and offset; the head also with its TSC.
 // Takes the head of `offer` and up to `extra` whole records after it, as a consumer may: it stops
 // at a record cut short and before one whose TSC is past the limit. `on_record(rec, is_head)` sees
 // each record taken.
@@ -414,13 +412,15 @@ RunTaken TakeWhileLeading(const RunOffer& offer, OnRecord&& on_record) {
 // RunCollector's `extra` that takes records while they lead the merge (TakeWhileLeading).
 constexpr int kWhileLeading = -2;
 
+// Takes the head and up to `extra` whole records after it (a random number per call when `extra`
+// is -1; while they lead when kWhileLeading), recording each with its CPU and offset, and with
+// its merged TSC where it is known: for heads, and for every record taken while leading.
 struct RunCollector {
   explicit RunCollector(const TraceFileReader& r, int take_extra) : reader(r), extra(take_extra) {}
   const TraceFileReader& reader;
   std::mt19937 rng{7};
   int extra = 0;
-  std::vector<MergedRecord> records;  // in delivery order; tsc set for heads only, or for every
-                                      // record when taken while leading
+  std::vector<MergedRecord> records;  // in delivery order
   std::vector<bool> is_head;
   size_t offers = 0;
 
