@@ -363,44 +363,23 @@ TEST(MergedTraceReaderFastPathTest, NextAndForEachMayBeMixed) {
   EXPECT_FALSE(merged.Next(m));
 }
 
-// --- ForEachRun: runs of one CPU's records taken at once
-// ------------------------------------------
+// --- ForEachRun: runs of one CPU's records taken at once ---
 
 // Takes the head of `offer` and up to `extra` whole records after it, as a consumer may: it stops
-// at a record cut short and before one whose TSC is past the limit. `on_record(rec, is_head)` sees
-// each record taken.
+// at a record cut short and before one whose TSC is past the limit; `while_leading`, also before
+// the first whose merged TSC is not below the lead (what a consumer that takes records only in
+// merged order may take). `on_record(rec, is_head, merged_tsc)` sees each record taken.
 template <typename OnRecord>
-RunTaken TakeUpTo(const RunOffer& offer, uint32_t extra, OnRecord&& on_record) {
+RunTaken TakeUpTo(const RunOffer& offer, uint32_t extra, bool while_leading, OnRecord&& on_record) {
   const std::span<const std::byte> bytes = offer.bytes;
   RunTaken taken{.last_tsc = offer.tsc};
   for (uint32_t n = 0; n <= extra && bytes.size() - taken.bytes >= kMinRecordBytes; ++n) {
     const RecordRef rec{Load32(bytes.data() + taken.bytes), bytes.data() + taken.bytes};
     if (bytes.size() - taken.bytes < rec.SizeBytes()) break;  // cut short: the merge reports it
-    if (n > 0 && rec.has_tsc()) {
-      if (rec.Tsc() > offer.limit) break;
-      taken.last_tsc = rec.Tsc();
-    }
-    on_record(rec, n == 0);
-    taken.bytes += rec.SizeBytes();
-    ++taken.records;
-  }
-  if (taken.bytes == 0) ADD_FAILURE() << "the head was not a whole record";
-  return taken;
-}
-
-// Takes the head of `offer` and the whole records after it while they lead the merge (merged
-// TSC below the offer's lead, and within its limit), as a consumer that takes records only in
-// merged order may. `on_record(rec, merged_tsc)` sees each record taken.
-template <typename OnRecord>
-RunTaken TakeWhileLeading(const RunOffer& offer, OnRecord&& on_record) {
-  const std::span<const std::byte> bytes = offer.bytes;
-  RunTaken taken{.last_tsc = offer.tsc};
-  for (bool head = true; bytes.size() - taken.bytes >= kMinRecordBytes; head = false) {
-    const RecordRef rec{Load32(bytes.data() + taken.bytes), bytes.data() + taken.bytes};
-    if (bytes.size() - taken.bytes < rec.SizeBytes()) break;  // cut short: the merge reports it
+    const bool head = n == 0;
     const uint64_t tsc = head ? offer.tsc : rec.has_tsc() ? rec.Tsc() : taken.last_tsc;
-    if (!head && (tsc >= offer.lead || tsc > offer.limit)) break;
-    on_record(rec, tsc);
+    if (!head && (tsc > offer.limit || (while_leading && tsc >= offer.lead))) break;
+    on_record(rec, head, tsc);
     taken.bytes += rec.SizeBytes();
     ++taken.records;
     taken.last_tsc = tsc;
@@ -409,12 +388,12 @@ RunTaken TakeWhileLeading(const RunOffer& offer, OnRecord&& on_record) {
   return taken;
 }
 
-// RunCollector's `extra` that takes records while they lead the merge (TakeWhileLeading).
+// RunCollector's `extra` that takes records while they lead the merge.
 constexpr int kWhileLeading = -2;
 
 // Takes the head and up to `extra` whole records after it (a random number per call when `extra`
-// is -1; while they lead when kWhileLeading), recording each with its CPU and offset, and with
-// its merged TSC where it is known: for heads, and for every record taken while leading.
+// is -1; while they lead when kWhileLeading), recording each with its CPU, offset and merged
+// TSC.
 struct RunCollector {
   explicit RunCollector(const TraceFileReader& r, int take_extra) : reader(r), extra(take_extra) {}
   const TraceFileReader& reader;
@@ -426,26 +405,19 @@ struct RunCollector {
 
   RunTaken Take(const RunOffer& offer) {
     ++offers;
-    if (extra == kWhileLeading) {
-      bool head = true;
-      return TakeWhileLeading(offer, [&](const RecordRef& rec, uint64_t tsc) {
-        MergedRecord& m = records.emplace_back();
-        m.cpu = offer.cpu;
-        m.tsc = tsc;
-        m.file_offset = static_cast<uint64_t>(rec.p - reader.bytes().data());
-        m.rec = rec.Decode();
-        is_head.push_back(std::exchange(head, false));
-      });
-    }
-    const auto wanted = static_cast<uint32_t>(extra >= 0 ? extra : static_cast<int>(rng() % 6));
-    return TakeUpTo(offer, wanted, [&](const RecordRef& rec, bool head) {
-      MergedRecord& m = records.emplace_back();
-      m.cpu = offer.cpu;
-      m.tsc = head ? offer.tsc : 0;
-      m.file_offset = static_cast<uint64_t>(rec.p - reader.bytes().data());
-      m.rec = rec.Decode();
-      is_head.push_back(head);
-    });
+    const bool while_leading = extra == kWhileLeading;
+    const uint32_t wanted = while_leading ? ~uint32_t{0}
+                            : extra >= 0  ? static_cast<uint32_t>(extra)
+                                          : static_cast<uint32_t>(rng() % 6);
+    return TakeUpTo(offer, wanted, while_leading,
+                    [&](const RecordRef& rec, bool head, uint64_t tsc) {
+                      MergedRecord& m = records.emplace_back();
+                      m.cpu = offer.cpu;
+                      m.tsc = tsc;
+                      m.file_offset = static_cast<uint64_t>(rec.p - reader.bytes().data());
+                      m.rec = rec.Decode();
+                      is_head.push_back(head);
+                    });
   }
 };
 
@@ -557,9 +529,10 @@ TEST(LiveMergerTest, RunsUpToTheWatermarkTakeEveryRecordOnceAndNoneBeyond) {
         std::mt19937& rng;
         std::vector<std::pair<uint32_t, uint32_t>>& out;
         RunTaken Take(const RunOffer& offer) {
-          return TakeUpTo(offer, static_cast<uint32_t>(rng() % 5), [&](const RecordRef& rec, bool) {
-            out.emplace_back(offer.cpu, rec.Extra(0));
-          });
+          return TakeUpTo(offer, static_cast<uint32_t>(rng() % 5), false,
+                          [&](const RecordRef& rec, bool, uint64_t) {
+                            out.emplace_back(offer.cpu, rec.Extra(0));
+                          });
         }
       } runs{rng, got};
       by_run.EmitRunsUpTo(watermark, runs);
@@ -569,9 +542,10 @@ TEST(LiveMergerTest, RunsUpToTheWatermarkTakeEveryRecordOnceAndNoneBeyond) {
         std::vector<std::pair<uint32_t, uint32_t>>& out;
         size_t& beyond_head;
         RunTaken Take(const RunOffer& offer) {
-          const RunTaken taken = TakeWhileLeading(offer, [&](const RecordRef& rec, uint64_t) {
-            out.emplace_back(offer.cpu, rec.Extra(0));
-          });
+          const RunTaken taken =
+              TakeUpTo(offer, ~uint32_t{0}, true, [&](const RecordRef& rec, bool, uint64_t) {
+                out.emplace_back(offer.cpu, rec.Extra(0));
+              });
           beyond_head += taken.records - 1;
           return taken;
         }

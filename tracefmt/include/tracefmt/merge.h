@@ -412,6 +412,15 @@ class LiveMerger {
   static bool Before(const Queue* a, const Queue* b) {
     return a->head_tsc < b->head_tsc || (a->head_tsc == b->head_tsc && a->cpu < b->cpu);
   }
+  // The newest TSC order_[0]'s records may have and still come before every other head: older
+  // than the second head, or as old when the front's CPU is the lower (ties go to it).
+  uint64_t FrontReach() const {
+    if (order_.size() < 2) return ~uint64_t{0};
+    const Queue* front = order_[0];
+    const Queue* second = order_[1];
+    // No underflow: the front comes first, so a second head at TSC 0 has the higher CPU.
+    return front->cpu < second->cpu ? second->head_tsc : second->head_tsc - 1;
+  }
   Queue& QueueFor(uint32_t cpu);
   // Makes room for `more` bytes, moving the unemitted records to the front when that avoids
   // growing; returns where they go.
@@ -470,16 +479,8 @@ uint64_t LiveMerger::EmitBatchesUpTo(uint64_t watermark, BatchSink&& sink) {
   size_t n = 0;  // records in batch_
   uint64_t emitted = 0;
   while (!order_.empty()) {
-    Queue* const front = order_[0];
-    // The front queue's records go while they come before the second head: an older TSC, or
-    // the same TSC when the front's CPU is the lower (a tie with a lower CPU ends the run).
-    uint64_t limit = watermark;
-    if (order_.size() > 1) {
-      const Queue* second = order_[1];
-      // No underflow: the front comes first, so a second head at TSC 0 has the higher CPU.
-      limit = std::min(limit, front->cpu < second->cpu ? second->head_tsc : second->head_tsc - 1);
-    }
-    emitted += Run(*front, limit, n, sink);
+    // The front queue's records go while they come before every other head.
+    emitted += Run(*order_[0], std::min(watermark, FrontReach()), n, sink);
     ReorderFront(watermark);
   }
   if (n > 0) sink(std::span<const MergedRef>(batch_.data(), n));
@@ -494,13 +495,10 @@ uint64_t LiveMerger::EmitRunsUpTo(uint64_t watermark, RunSink&& sink) {
   uint64_t emitted = 0;
   while (!order_.empty()) {
     Queue& q = *order_[0];
-    // The front leads while its records are older than the second head, or as old when its
-    // CPU is the lower (ties go to the lower CPU).
-    uint64_t lead = ~uint64_t{0};
-    if (order_.size() > 1) {
-      const Queue* second = order_[1];
-      lead = second->head_tsc + (q.cpu < second->cpu && second->head_tsc != ~uint64_t{0} ? 1 : 0);
-    }
+    // The lead is past the reach (a reach at the largest TSC gives a lead one too low: the run
+    // stops early and the order decides).
+    const uint64_t reach = FrontReach();
+    const uint64_t lead = reach + (reach != ~uint64_t{0} ? 1 : 0);
     const RunTaken taken = sink.Take(RunOffer{
         q.cpu, q.head_tsc, std::span<const std::byte>(q.bytes.get() + q.head, q.size - q.head),
         watermark, lead});
