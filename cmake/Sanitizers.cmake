@@ -4,3 +4,14 @@ if(XENBAKED_SANITIZE)
   add_compile_options(${_san})
   add_link_options(${_san})
 endif()
+
+# XENBAKED_FUZZ adds the libFuzzer targets (tests/fuzz). The whole tree is compiled with coverage
+# instrumentation so the fuzzers are guided through the libraries they drive, not only through
+# their own file; the sanitizer runtime supplies the hooks, so the test binaries of the same build
+# link and run as usual (CI builds tests and fuzzers in one Clang ASan + UBSan build).
+if(XENBAKED_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "XENBAKED_FUZZ needs clang (CC=clang CXX=clang++): libFuzzer is Clang's")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

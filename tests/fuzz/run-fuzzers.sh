@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Builds every libFuzzer target (clang, ASan + UBSan) and runs each for a bounded time, seeded
 # from the committed corpus. Usage: run-fuzzers.sh BUILD_DIR [SECONDS_PER_TARGET]
+# BUILD_DIR may be a build already configured with -DXENBAKED_FUZZ=ON (CI reuses its Clang
+# sanitizer build); otherwise a fuzz-only build is configured there.
 # A crash, leak or sanitizer report fails the run; the reproducer is left in BUILD_DIR/crashes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$1"
 seconds="${2:-60}"
-CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DXENBAKED_FUZZ=ON -DXENBAKED_SANITIZE=ON -DXENBAKED_TESTS=OFF -DXENBAKED_BENCHMARKS=OFF \
-  >/dev/null
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DXENBAKED_FUZZ=ON -DXENBAKED_SANITIZE=ON -DXENBAKED_WERROR=ON -DXENBAKED_TESTS=OFF \
+    -DXENBAKED_BENCHMARKS=OFF >/dev/null
+elif ! grep -q '^XENBAKED_FUZZ:BOOL=ON' "$build/CMakeCache.txt"; then
+  echo "run-fuzzers: $build is not configured with -DXENBAKED_FUZZ=ON" >&2
+  exit 2
+fi
 targets=(trace_decoder_fuzzer)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/crashes"

@@ -11,7 +11,11 @@
 set -u
 SIM=$1 SHIM=$2 WORK=$3 MODE=$4
 
+# scripts/fetch-xen-tools.sh's folder (run-tests.sh exports it) when it has xentrace already.
 XENTRACE_ROOT="$WORK/xen-utils"
+if [ -x "${XENBAKED_XEN_TOOLS:-/nonexistent}/usr/lib/xen-4.17/bin/xentrace" ]; then
+  XENTRACE_ROOT="$XENBAKED_XEN_TOOLS"
+fi
 XENTRACE="$XENTRACE_ROOT/usr/lib/xen-4.17/bin/xentrace"
 if [ ! -x "$XENTRACE" ]; then
   mkdir -p "$WORK/deb" && cd "$WORK/deb" || exit 1
