@@ -17,6 +17,7 @@ elif ! grep -q '^XENBAKED_FUZZ:BOOL=ON' "$build/CMakeCache.txt"; then
   exit 2
 fi
 targets=(trace_decoder_fuzzer)
+targets+=(acctlog_report_fuzzer)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/crashes"
 for t in "${targets[@]}"; do

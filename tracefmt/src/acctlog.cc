@@ -18,6 +18,7 @@ namespace {
 constexpr size_t kDomainFixedBytes = 2 + 2 + 4 + 4 + 4 + 8;
 constexpr size_t kCpuFixedBytes = 2 + 2 + 4;
 constexpr size_t kHostFixedBytes = 2 + 2;
+constexpr size_t kRunFixedBytes = 2 + 2 + 4 + 4;
 constexpr size_t kHeaderFixedBytes = 8 + 2 + 2 + 4 + 8 + 8 + 2;
 
 // Little-endian appends; the format is defined byte by byte, never by a struct's layout.
@@ -127,6 +128,13 @@ void EncodePayload(const AcctHostRecord& h, ByteWriter& w) {
   w.U16(0);
   WriteCounters(h, w);
 }
+void EncodePayload(const AcctRunRecord& run, ByteWriter& w) {
+  w.U16(uint16_t(AcctRunRecord::kCounters.size()));
+  w.U16(0);
+  w.U32(uint32_t(run.phase));
+  w.U32(run.pid);
+  WriteCounters(run, w);
+}
 void EncodePayload(const AcctUnknownRecord& u, ByteWriter& w) {
   w.Bytes(u.payload);
 }
@@ -138,6 +146,7 @@ AcctTag TagOf(const AcctRecord& record) {
     }
     AcctTag operator()(const AcctCpuRecord&) const { return AcctTag::kCpuInterval; }
     AcctTag operator()(const AcctHostRecord&) const { return AcctTag::kHostInterval; }
+    AcctTag operator()(const AcctRunRecord&) const { return AcctTag::kRun; }
     AcctTag operator()(const AcctUnknownRecord& u) const { return AcctTag(u.tag); }
   };
   return std::visit(Visitor{}, record);
@@ -190,6 +199,20 @@ Result<AcctRecord> DecodePayload(uint16_t tag, std::span<const std::byte> payloa
       ReadCounters(h, counters, r);
       if (!r.ok() || r.remaining() != 0) return PayloadError("host", offset);
       return AcctRecord(h);
+    }
+    case AcctTag::kRun: {
+      if (payload.size() < kRunFixedBytes) return PayloadError("run", offset);
+      AcctRunRecord run;
+      const uint16_t counters = r.U16();
+      r.U16();
+      const uint32_t phase = r.U32();
+      run.phase = AcctRunPhase(phase);
+      run.pid = r.U32();
+      ReadCounters(run, counters, r);
+      const bool known_phase =
+          phase >= uint32_t(AcctRunPhase::kStart) && phase <= uint32_t(AcctRunPhase::kEnd);
+      if (!r.ok() || r.remaining() != 0 || !known_phase) return PayloadError("run", offset);
+      return AcctRecord(run);
     }
   }
   return AcctRecord(AcctUnknownRecord{tag, {payload.begin(), payload.end()}});

@@ -59,6 +59,7 @@ struct Daemon::Impl final : MergedRecordSink {
   std::vector<uint32_t> untraced_cpus;  // as of the last CheckCpuCoverage
   bool online_cpus_known = false;
   bool online_cpus_error_logged = false;
+  uint64_t publish_errors = 0;  // failed publications and reopens, for the health report
   uint64_t tick_id = 0;
   uint64_t duration_id = 0;
   bool started = false;
@@ -111,8 +112,10 @@ tracefmt::Status Daemon::Impl::Start() {
       [this] {
         log.Notice("SIGHUP: reopening logs");
         for (auto& p : publishers)
-          if (tracefmt::Status st = p->Reopen(); !st)
+          if (tracefmt::Status st = p->Reopen(); !st) {
+            ++publish_errors;
             log.Error("{}: reopen: {}", p->name(), st.error().Describe());
+          }
       });
   tick_id = scheduler.RunAfter(options.interval_ms * 1'000'000, [this] { Tick(); });
   if (options.duration_s > 0)
@@ -192,6 +195,7 @@ void Daemon::Impl::Publish(bool final) {
   DaemonHealth health = loop->SampleHealth();
   health.untraced_cpus = untraced_cpus;
   health.online_cpus_known = online_cpus_known;
+  health.publish_errors = publish_errors;
   const publish::PublishView view{.totals = totals,
                                   .windows = *history,
                                   .health = health,
@@ -201,7 +205,11 @@ void Daemon::Impl::Publish(bool final) {
                                   .period_ns = options.interval_ms * 1'000'000};
   for (auto& p : publishers) {
     tracefmt::Status st = final ? p->Close(view) : p->Publish(view);
-    if (!st) log.Warn("{}: {}", p->name(), st.error().Describe());
+    if (!st) {
+      // Counted at once: the publishers after this one (the API, metrics) already show it.
+      health.publish_errors = ++publish_errors;
+      log.Warn("{}: {}", p->name(), st.error().Describe());
+    }
   }
   // Every destroyed domain has now been published (its final record went out when it died, and
   // the windows keep it until they close): the engine lets it go and reuses its slot, so memory

@@ -20,7 +20,7 @@ namespace xenbaked {
 namespace {
 
 // The accounting log as a publisher: interval records for each closed window of the first
-// length, a final record per destroyed domain, shutdown records at exit.
+// length, a final record per destroyed domain, shutdown records and the run's end at exit.
 class AccountingLogPublisher final : public Publisher {
  public:
   explicit AccountingLogPublisher(publish::AccountingLog log) : log_(std::move(log)) {}
@@ -31,7 +31,7 @@ class AccountingLogPublisher final : public Publisher {
       for (const Window& w : v.windows.windows(0)) {
         if (logged_any_ && w.index <= last_index_) continue;
         for (const tracefmt::AcctRecord& r :
-             publish::IntervalRecords(w, v.realtime_ns, v.names, log_.stats()))
+             publish::IntervalRecords(w, v.realtime_ns, v.names, log_.stats(), v.health))
           log_.Append(r);
         last_index_ = w.index;
         logged_any_ = true;
@@ -48,6 +48,9 @@ class AccountingLogPublisher final : public Publisher {
     (void)Publish(v);
     for (const tracefmt::AcctRecord& r : publish::ShutdownRecords(v.totals, v.realtime_ns, v.names))
       log_.Append(r);
+    if (log_.run())
+      log_.Append(
+          publish::RunEndRecord(*log_.run(), v.health, v.totals, v.realtime_ns, log_.stats()));
     return log_.Close();
   }
 
@@ -199,6 +202,8 @@ tracefmt::Result<PublisherEndpoints> AddPublishers(Daemon& daemon, boost::asio::
     lc.path = options.log_dir + "/accounting.log";
     lc.cpu_khz = physinfo.cpu_khz;
     lc.host = hostname;
+    lc.run = publish::RunStartRecord(realtime_ns());
+    lc.warn = [&log](const std::string& message) { log.Warn("{}", message); };
     auto acct_log = publish::AccountingLog::Open(lc, realtime_ns);
     if (!acct_log) return in_context("accounting log", lc.path, acct_log.error());
     endpoints.accounting_log_path = lc.path;

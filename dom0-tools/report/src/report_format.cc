@@ -37,16 +37,52 @@ std::string ProblemLine(const LogProblem& p) {
                            p.error.Describe());
 }
 
+// One line per daemon run when there were several: when each ran, and the gap before it, so
+// time when no daemon ran is never read as accounted time.
+std::string RunLines(const Report& r) {
+  if (r.runs.size() < 2) return "";
+  std::string out;
+  uint64_t previous_end = 0;
+  for (size_t i = 0; i < r.runs.size(); ++i) {
+    const RunSummary& run = r.runs[i];
+    if (run.windows == 0) continue;
+    std::string gap;
+    if (previous_end != 0) {
+      gap = run.first_unix_ns > previous_end
+                ? fmt::format("  after {:.0f} s without a daemon",
+                              Seconds(run.first_unix_ns - previous_end))
+                : "  overlapping the run before";
+    }
+    out += fmt::format("  run {}: {} .. {} UTC  {:.0f} s in {} windows{}{}\n", i + 1,
+                       FormatUnixTime(run.first_unix_ns), FormatUnixTime(run.last_unix_ns),
+                       Seconds(run.period_ns), run.windows,
+                       run.ended_cleanly ? "" : "  (no clean end)", gap);
+    previous_end = run.last_unix_ns;
+  }
+  return out;
+}
+
+std::string LossLine(const Report& r) {
+  if (!r.lost_at_start_known) {
+    return fmt::format("lost by the hypervisor {} (this log does not tell loss before start apart)",
+                       r.lost_records);
+  }
+  return fmt::format("lost before the daemon started {}  lost while it ran {}",
+                     r.lost_records_at_start, r.lost_records_during_run);
+}
+
 }  // namespace
 
 std::string FormatTable(const Report& r) {
   std::string out;
+  out +=
+      fmt::format("host {}  period {} .. {} UTC  covered {:.0f} s in {} windows{}\n",
+                  r.host.empty() ? "?" : r.host, r.windows ? FormatUnixTime(r.first_unix_ns) : "-",
+                  r.windows ? FormatUnixTime(r.last_unix_ns) : "-", Seconds(r.period_ns), r.windows,
+                  r.runs.size() > 1 ? fmt::format(" over {} daemon runs", r.runs.size()) : "");
+  out += RunLines(r);
   out += fmt::format(
-      "host {}  period {} .. {} UTC  covered {:.0f} s in {} windows\n",
-      r.host.empty() ? "?" : r.host, r.windows ? FormatUnixTime(r.first_unix_ns) : "-",
-      r.windows ? FormatUnixTime(r.last_unix_ns) : "-", Seconds(r.period_ns), r.windows);
-  out += fmt::format(
-      "trace records {}  lost by the hypervisor {}{}\n", r.trace_records, r.lost_records,
+      "trace records {}  {}{}\n", r.trace_records, LossLine(r),
       r.log_dropped_records
           ? fmt::format("  LOG INCOMPLETE: {} records dropped by the daemon", r.log_dropped_records)
           : "");
@@ -152,6 +188,16 @@ nlohmann::json ReportJson(const Report& r) {
                         {"truncated_tail", p.truncated_tail},
                         {"message", p.error.Describe()}});
   }
+  nlohmann::json runs = nlohmann::json::array();
+  for (const RunSummary& run : r.runs) {
+    runs.push_back({{"run_id", run.run_id},
+                    {"start_realtime_ns", run.start_realtime_ns},
+                    {"first_unix_ns", run.first_unix_ns},
+                    {"last_unix_ns", run.last_unix_ns},
+                    {"windows", run.windows},
+                    {"period_ns", run.period_ns},
+                    {"ended_cleanly", run.ended_cleanly}});
+  }
   return {{"host", r.host},
           {"period_ns", r.period_ns},
           {"first_unix_ns", r.first_unix_ns},
@@ -159,6 +205,10 @@ nlohmann::json ReportJson(const Report& r) {
           {"windows", r.windows},
           {"trace_records", r.trace_records},
           {"lost_records", r.lost_records},
+          {"lost_records_at_start", r.lost_records_at_start},
+          {"lost_records_during_run", r.lost_records_during_run},
+          {"lost_at_start_known", r.lost_at_start_known},
+          {"runs", runs},
           {"log_dropped_records", r.log_dropped_records},
           {"domains", domains},
           {"problems", problems}};

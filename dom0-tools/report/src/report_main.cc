@@ -31,6 +31,14 @@ WHAT IT COUNTS
   running, BLK% blocked. "(destroyed)" marks a domain that ended in the period.
   Domain names are shown sanitised, beside their ids.
 
+RUNS AND LOSS
+  A log can span several runs of the daemon (restarts, reboots). Each run's windows are
+  counted apart and placed on the wall clock; with more than one run the table lists
+  them and the time between them, which is not covered time. Loss is the daemon's own
+  figure: "lost before the daemon started" (e.g. trace buffers full since boot) apart
+  from "lost while it ran", as in its health report. Logs of daemons before format 1.1
+  do not tell the two apart; the report then gives the loss inside the windows only.
+
   The daemon also logs a final record per domain incarnation: when the domain is
   destroyed, and for every live domain when the daemon stops. It holds the totals from
   the domain's first to last sighting, including the time after the last closed window.

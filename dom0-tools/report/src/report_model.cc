@@ -35,8 +35,7 @@ double Percent(uint64_t part_ns, uint64_t whole_ns) {
 
 void ReportBuilder::AddLog(const std::string& path, const tracefmt::AcctLogContents& contents) {
   if (report_.host.empty()) report_.host = SanitizeDomainName(contents.header.host);
-  const size_t log_index = logs_++;
-  for (const tracefmt::AcctRecord& record : contents.records) Add(record, log_index);
+  for (const tracefmt::AcctRecord& record : contents.records) Add(record);
   if (contents.stop) {
     report_.problems.push_back(
         {.path = path,
@@ -46,8 +45,12 @@ void ReportBuilder::AddLog(const std::string& path, const tracefmt::AcctLogConte
 }
 
 bool ReportBuilder::InPeriod(uint64_t realtime_end_ns) const {
-  return (!period_.from_unix_ns || realtime_end_ns >= *period_.from_unix_ns) &&
+  return !BeforePeriod(realtime_end_ns) &&
          (!period_.to_unix_ns || realtime_end_ns <= *period_.to_unix_ns);
+}
+
+bool ReportBuilder::BeforePeriod(uint64_t realtime_end_ns) const {
+  return period_.from_unix_ns && realtime_end_ns < *period_.from_unix_ns;
 }
 
 size_t ReportBuilder::DomainIndex(const tracefmt::AcctDomainRecord& d) {
@@ -63,9 +66,55 @@ size_t ReportBuilder::DomainIndex(const tracefmt::AcctDomainRecord& d) {
   return it->second;
 }
 
-void ReportBuilder::Add(const tracefmt::AcctRecord& record, size_t log_index) {
+void ReportBuilder::AddRun(const tracefmt::AcctRunRecord& run) {
+  const auto [it, inserted] = run_by_id_.try_emplace(run.run_id, runs_.size());
+  if (inserted) {
+    RunState& state = runs_.emplace_back();
+    state.identified = true;
+    state.summary.run_id = run.run_id;
+    state.summary.start_realtime_ns = run.start_realtime_ns;
+  }
+  current_run_ = it->second;
+  if (run.phase != tracefmt::AcctRunPhase::kEnd) return;
+  RunState& state = runs_[it->second];
+  NoteLoss(state, run.realtime_ns, {run.lost_records, run.lost_records_at_start});
+  if (InPeriod(run.realtime_ns)) {
+    state.summary.ended_cleanly = true;
+    report_.log_dropped_records = std::max(report_.log_dropped_records, run.log_dropped_records);
+  }
+  current_run_.reset();  // what follows is another run's, even without its run record
+}
+
+size_t ReportBuilder::RunOfWindow(uint64_t window_end_ns) {
+  // Engine time going back is a restart whose run record is missing (an older log, or one the
+  // daemon dropped on a full disk): a run of its own all the same.
+  if (!current_run_ || (runs_[*current_run_].has_window &&
+                        window_end_ns < runs_[*current_run_].last_window_end_ns)) {
+    runs_.emplace_back();
+    current_run_ = runs_.size() - 1;
+  }
+  RunState& run = runs_[*current_run_];
+  run.last_window_end_ns = std::max(run.last_window_end_ns, window_end_ns);
+  run.has_window = true;
+  return *current_run_;
+}
+
+void ReportBuilder::NoteLoss(RunState& run, uint64_t realtime_ns, RunLoss loss) {
+  const auto newest = [](RunLoss a, RunLoss b) {
+    return RunLoss{std::max(a.lost, b.lost), std::max(a.at_start, b.at_start)};
+  };
+  if (BeforePeriod(realtime_ns)) {
+    run.before_period = newest(run.before_period, loss);
+  } else if (InPeriod(realtime_ns)) {
+    run.in_period = newest(run.in_period.value_or(RunLoss{}), loss);
+  }
+}
+
+void ReportBuilder::Add(const tracefmt::AcctRecord& record) {
   ++report_.records_read;
-  if (const auto* d = std::get_if<tracefmt::AcctDomainRecord>(&record)) {
+  if (const auto* run = std::get_if<tracefmt::AcctRunRecord>(&record)) {
+    AddRun(*run);
+  } else if (const auto* d = std::get_if<tracefmt::AcctDomainRecord>(&record)) {
     if (d->is_final()) {
       // Totals since first seen: not differenced by period, but they say the domain ended (or
       // the daemon stopped) and what it came to.
@@ -75,9 +124,11 @@ void ReportBuilder::Add(const tracefmt::AcctRecord& record, size_t log_index) {
       row.final_record = *d;
       return;
     }
-    if (!InPeriod(d->realtime_end_ns) || d->window_end_ns <= d->window_start_ns) return;
+    if (d->window_end_ns <= d->window_start_ns) return;
+    const size_t run = RunOfWindow(d->window_end_ns);
+    if (!InPeriod(d->realtime_end_ns)) return;
     const uint64_t window_ns = d->window_end_ns - d->window_start_ns;
-    NoteWindow(log_index, d->window_end_ns, window_ns);
+    NoteWindow(run, d->window_end_ns, window_ns, d->realtime_end_ns);
     const size_t index = DomainIndex(*d);
     DomainTotalsRow& row = report_.domains[index];
     ++row.intervals;
@@ -87,31 +138,75 @@ void ReportBuilder::Add(const tracefmt::AcctRecord& record, size_t log_index) {
                               .domain = index,
                               .running_ns = d->running_ns,
                               .runnable_ns = d->runnable_ns,
-                              .blocked_ns = d->blocked_ns});
-    const uint64_t start = d->realtime_end_ns > window_ns ? d->realtime_end_ns - window_ns : 0;
-    if (report_.first_unix_ns == 0 || start < report_.first_unix_ns) report_.first_unix_ns = start;
-    report_.last_unix_ns = std::max(report_.last_unix_ns, d->realtime_end_ns);
+                              .blocked_ns = d->blocked_ns,
+                              .run = run});
   } else if (const auto* h = std::get_if<tracefmt::AcctHostRecord>(&record)) {
+    const size_t run = RunOfWindow(h->window_end_ns);
+    NoteLoss(runs_[run], h->realtime_end_ns, {h->run_lost_records, h->run_lost_records_at_start});
     if (!InPeriod(h->realtime_end_ns)) return;
     if (h->window_end_ns > h->window_start_ns) {
-      NoteWindow(log_index, h->window_end_ns, h->window_end_ns - h->window_start_ns);
+      NoteWindow(run, h->window_end_ns, h->window_end_ns - h->window_start_ns, h->realtime_end_ns);
     }
+    runs_[run].window_lost += h->lost_records;
     report_.trace_records += h->records;
-    report_.lost_records += h->lost_records;
     report_.log_dropped_records = std::max(report_.log_dropped_records, h->log_dropped_records);
   }
 }
 
-void ReportBuilder::NoteWindow(size_t log_index, uint64_t window_end_ns, uint64_t length_ns) {
-  uint64_t& known = windows_[{log_index, window_end_ns}];
+void ReportBuilder::NoteWindow(size_t run, uint64_t window_end_ns, uint64_t length_ns,
+                               uint64_t realtime_end_ns) {
+  uint64_t& known = windows_[{run, window_end_ns}];
   known = std::max(known, length_ns);
+  RunSummary& summary = runs_[run].summary;
+  const uint64_t start = realtime_end_ns > length_ns ? realtime_end_ns - length_ns : 0;
+  if (summary.first_unix_ns == 0 || start < summary.first_unix_ns) summary.first_unix_ns = start;
+  summary.last_unix_ns = std::max(summary.last_unix_ns, realtime_end_ns);
 }
 
 Report ReportBuilder::Build() const {
   Report report = report_;
   report.windows = windows_.size();
   report.period_ns = 0;
-  for (const auto& [key, ns] : windows_) report.period_ns += ns;
+  std::vector<RunSummary> runs;
+  for (const RunState& r : runs_) runs.push_back(r.summary);
+  for (const auto& [key, ns] : windows_) {
+    report.period_ns += ns;
+    runs[key.first].period_ns += ns;
+    ++runs[key.first].windows;
+  }
+  // Loss per run: the daemon's own cumulative figures where the log has them, differenced over
+  // the period; else (older logs) what the selected windows add up to, with no part known to
+  // have been lost before the start.
+  for (const RunState& r : runs_) {
+    if (r.identified) {
+      if (!r.in_period) continue;
+      const RunLoss& in = *r.in_period;
+      const RunLoss& before = r.before_period;
+      const uint64_t at_start = in.at_start - std::min(in.at_start, before.at_start);
+      const uint64_t during_in = in.lost - std::min(in.lost, in.at_start);
+      const uint64_t during_before = before.lost - std::min(before.lost, before.at_start);
+      report.lost_records_at_start += at_start;
+      report.lost_records_during_run += during_in - std::min(during_in, during_before);
+    } else {
+      report.lost_records_during_run += r.window_lost;
+      if (r.window_lost != 0) report.lost_at_start_known = false;
+    }
+  }
+  report.lost_records = report.lost_records_at_start + report.lost_records_during_run;
+  // Runs with a selected window, in log order; the series points follow them.
+  std::vector<size_t> run_index(runs.size(), 0);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].windows == 0 && !runs[i].ended_cleanly) continue;
+    run_index[i] = report.runs.size();
+    report.runs.push_back(runs[i]);
+  }
+  for (const RunSummary& r : report.runs) {
+    if (r.windows == 0) continue;
+    if (report.first_unix_ns == 0 || r.first_unix_ns < report.first_unix_ns)
+      report.first_unix_ns = r.first_unix_ns;
+    report.last_unix_ns = std::max(report.last_unix_ns, r.last_unix_ns);
+  }
+  for (SeriesPoint& p : report.series) p.run = run_index[p.run];
   // Rows by domain id then incarnation; the series keeps pointing at the right rows.
   std::vector<size_t> order(report.domains.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;

@@ -38,7 +38,21 @@ constexpr std::array<Panel, kPanels> kPanelsShown = {{
 struct Bucket {
   std::array<uint64_t, kPanels> sum{};
   uint64_t window_ns = 0;
+  size_t run = 0;  // of the newest point in it
 };
+
+// Buckets by wall-clock time, so that time without a daemon between runs shows as empty buckets
+// (a break in the lines) instead of being drawn over: one per two of the shortest windows over
+// the span (two, so that a publication late by part of a window leaves no bucket empty), within
+// the limit.
+size_t BucketCount(const Report& r, uint64_t span, size_t max_points) {
+  uint64_t shortest = 0;
+  for (const SeriesPoint& p : r.series) {
+    if (p.window_ns != 0 && (shortest == 0 || p.window_ns < shortest)) shortest = p.window_ns;
+  }
+  const uint64_t wanted = shortest == 0 ? 1 : span / (2 * shortest) + 1;
+  return std::max<size_t>(1, static_cast<size_t>(std::min<uint64_t>(max_points, wanted)));
+}
 
 // The busiest domains by CPU, idle excluded (it would flatten every other line).
 std::vector<size_t> ChooseDomains(const Report& r, size_t max_domains, size_t& left_out) {
@@ -84,7 +98,7 @@ std::string RenderSvgPlot(const Report& r, const PlotOptions& o) {
   const std::vector<size_t> domains = ChooseDomains(r, o.max_domains, left_out);
   const uint64_t t0 = r.first_unix_ns;
   const uint64_t span = std::max<uint64_t>(r.last_unix_ns - std::min(t0, r.last_unix_ns), 1);
-  const size_t buckets = std::max<size_t>(1, std::min<size_t>(o.max_points, r.windows));
+  const size_t buckets = BucketCount(r, span, o.max_points);
   std::vector<std::vector<Bucket>> grid(domains.size(), std::vector<Bucket>(buckets));
   std::vector<std::optional<size_t>> slot(r.domains.size());
   for (size_t i = 0; i < domains.size(); ++i) slot[domains[i]] = i;
@@ -98,6 +112,7 @@ std::string RenderSvgPlot(const Report& r, const PlotOptions& o) {
     Bucket& bucket = grid[*slot[p.domain]][b];
     for (size_t k = 0; k < kPanels; ++k) bucket.sum[k] += p.*(kPanelsShown[k].field);
     bucket.window_ns += p.window_ns;
+    bucket.run = p.run;
   }
   const auto x_of = [&](size_t b) {
     return kLeft + (buckets == 1
@@ -131,19 +146,27 @@ std::string RenderSvgPlot(const Report& r, const PlotOptions& o) {
       svg.Text(x, top + kPanelHeight + 16, TimeLabel(at, with_date), TextStyle::Sized(10).Middle());
     }
     for (size_t d = 0; d < grid.size(); ++d) {
-      // A gap in a domain's data (not alive, daemon not running) breaks its line.
+      // A gap in a domain's data (not alive, daemon not running) breaks its line, and so does
+      // a restart of the daemon: two runs are never joined.
       std::vector<std::pair<double, double>> run;
+      std::optional<size_t> daemon_run;
+      const auto draw = [&] {
+        // A lone point gets a pixel of length so that it shows.
+        if (run.size() == 1) run.emplace_back(run.front().first + 1, run.front().second);
+        svg.Polyline(run, kPalette[d % kPalette.size()]);
+        run.clear();
+      };
       for (size_t b = 0; b < buckets; ++b) {
         const Bucket& bucket = grid[d][b];
-        if (bucket.window_ns == 0) {
-          svg.Polyline(run, kPalette[d % kPalette.size()]);
-          run.clear();
-          continue;
+        if (bucket.window_ns == 0 || (daemon_run && *daemon_run != bucket.run)) {
+          draw();
+          daemon_run.reset();
+          if (bucket.window_ns == 0) continue;
         }
+        daemon_run = bucket.run;
         run.emplace_back(x_of(b), y_of(Percent(bucket.sum[k], bucket.window_ns)));
       }
-      if (run.size() == 1) run.emplace_back(run.front().first + 1, run.front().second);
-      svg.Polyline(run, kPalette[d % kPalette.size()]);
+      draw();
     }
   }
 

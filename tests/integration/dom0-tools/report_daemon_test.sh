@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# xenbake-report on a log the daemon really wrote: xenbaked on its simulator for a few seconds
-# with --log-dir, then the report as table, CSV, JSON and SVG; and a damaged copy of the log.
+# xenbake-report on a log the daemon really wrote: xenbaked on its simulator three times into the
+# same --log-dir (engine time starts again at 0 in each run), then the report as table, CSV, JSON
+# and SVG, which must cover the time the three runs ran; and a damaged copy of the log.
 #
 # Usage: report_daemon_test.sh XENBAKED XENBAKE_REPORT
 set -euo pipefail
@@ -14,21 +15,31 @@ fail() {
   exit 1
 }
 
-timeout 120 "$xenbaked" --simulate --sim-domains 3 --sim-vcpus 2 --sim-cpus 2 --duration 4 \
-  --interval-ms 200 --windows 1,10 --log-dir "$work" --quiet >"$work/daemon.log" 2>&1 ||
-  fail "the daemon failed"
+for duration in 4 2.5 2.5; do
+  timeout 120 "$xenbaked" --simulate --sim-domains 3 --sim-vcpus 2 --sim-cpus 2 \
+    --duration "$duration" --interval-ms 200 --windows 1,10 --log-dir "$work" --quiet \
+    >>"$work/daemon.log" 2>&1 || fail "the daemon failed"
+done
 log="$work/accounting.log"
 [ -s "$log" ] || fail "no accounting log"
 
 "$report" "$log" >"$work/table" || fail "table failed"
 grep -q "Domain-0" "$work/table" || fail "table without Domain-0: $(cat "$work/table")"
+grep -q "over 3 daemon runs" "$work/table" || fail "table without the runs: $(cat "$work/table")"
 "$report" --format csv "$log" >"$work/csv" || fail "csv failed"
 "$report" --format json --svg "$work/plot.svg" "$log" >"$work/json" || fail "json failed"
 python3 - "$work/json" "$work/csv" "$work/plot.svg" <<'PY' || fail "report content"
 import csv, json, sys, xml.dom.minidom
 report = json.load(open(sys.argv[1]))
-assert report["windows"] >= 2, report["windows"]
-assert report["period_ns"] > 0
+# Three runs of 4, 2.5 and 2.5 s: whole 1 s windows 3 + 1 + 1 at the least, 9 s at the most.
+assert len(report["runs"]) == 3, report["runs"]
+assert report["windows"] >= 5, report["windows"]
+assert 5e9 <= report["period_ns"] <= 9e9, report["period_ns"]
+assert sum(r["period_ns"] for r in report["runs"]) == report["period_ns"]
+assert all(r["ended_cleanly"] for r in report["runs"]), report["runs"]
+assert report["lost_at_start_known"]
+assert report["lost_records"] == \
+    report["lost_records_at_start"] + report["lost_records_during_run"]
 domains = {d["domid"]: d for d in report["domains"]}
 assert 0 in domains and 32767 in domains, sorted(domains)
 for d in report["domains"]:

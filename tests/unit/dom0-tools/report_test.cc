@@ -224,6 +224,134 @@ TEST(ReportBuilder, ADamagedLogKeepsTheRecordsBeforeTheDamage) {
   EXPECT_EQ(r.domains[0].totals.running_ns, 10 * kSecond);
 }
 
+// Three daemon runs into one log, engine time starting again at 0 in each, 10 s apart on the
+// wall clock. Each run has `windows` 1 s windows in which a 2-vCPU guest keeps both vCPUs busy
+// (200% of one CPU) and Domain-0 runs 10%. With `run_records` each run starts with its run record
+// and ends with a run-end record (format 1.1); without, the log is as a 1.0 daemon wrote it.
+struct RunLoss {
+  uint64_t at_start = 0;
+  uint64_t during = 0;
+};
+std::vector<std::byte> ThreeRunLog(bool run_records, uint64_t windows = 5,
+                                   std::vector<RunLoss> loss = {{}, {}, {}}) {
+  tracefmt::AcctLogHeader header;
+  header.host = "host-a";
+  std::vector<std::byte> log = tracefmt::EncodeAcctHeader(header);
+  for (uint64_t run = 0; run < 3; ++run) {
+    const uint64_t run_start = kStartUnixNs + run * (windows + 10) * kSecond;
+    tracefmt::AcctRunRecord mark;
+    mark.run_id = 100 + run;
+    mark.start_realtime_ns = run_start;
+    mark.realtime_ns = run_start;
+    if (run_records) tracefmt::AppendAcctRecord(mark, log);
+    for (uint64_t s = 0; s < windows; ++s) {
+      const uint64_t realtime_end = run_start + (s + 1) * kSecond;
+      tracefmt::AcctDomainRecord guest = Interval(5, "guest", s, 2 * kSecond, 0, 0);
+      guest.vcpus = 2;
+      guest.realtime_end_ns = realtime_end;
+      tracefmt::AcctDomainRecord dom0 = Interval(0, "Domain-0", s, kSecond / 10, 0, 0);
+      dom0.realtime_end_ns = realtime_end;
+      tracefmt::AppendAcctRecord(dom0, log);
+      tracefmt::AppendAcctRecord(guest, log);
+      tracefmt::AcctHostRecord host;
+      host.window_start_ns = s * kSecond;
+      host.window_end_ns = (s + 1) * kSecond;
+      host.realtime_end_ns = realtime_end;
+      host.records = 100;
+      // The engine's windows miss what was lost before the first window began: 1 per window.
+      host.lost_records = 1;
+      // The daemon's own figures: everything at start is known from the first window on, loss
+      // during the run grows.
+      host.run_lost_records_at_start = loss[run].at_start;
+      host.run_lost_records = loss[run].at_start + loss[run].during * s / windows;
+      tracefmt::AppendAcctRecord(host, log);
+    }
+    tracefmt::AcctRunRecord end = mark;
+    end.phase = tracefmt::AcctRunPhase::kEnd;
+    end.realtime_ns = run_start + windows * kSecond + kSecond / 2;
+    end.lost_records = loss[run].at_start + loss[run].during;
+    end.lost_records_at_start = loss[run].at_start;
+    if (run_records) tracefmt::AppendAcctRecord(end, log);
+  }
+  return log;
+}
+
+TEST(ReportBuilder, ALogOverThreeRestartsCoversTheRealTimeOfEachRun) {
+  for (bool run_records : {true, false}) {
+    SCOPED_TRACE(run_records ? "with run records" : "a 1.0 log: restarts seen by engine time");
+    const Report r = Build(ThreeRunLog(run_records));
+    EXPECT_EQ(r.windows, 15u);
+    EXPECT_EQ(r.period_ns, 15 * kSecond);
+    ASSERT_EQ(r.runs.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(r.runs[i].windows, 5u);
+      EXPECT_EQ(r.runs[i].first_unix_ns, kStartUnixNs + i * 15 * kSecond);
+      EXPECT_EQ(r.runs[i].last_unix_ns, kStartUnixNs + (i * 15 + 5) * kSecond);
+      EXPECT_EQ(r.runs[i].ended_cleanly, run_records);
+    }
+    EXPECT_EQ(r.first_unix_ns, kStartUnixNs);
+    EXPECT_EQ(r.last_unix_ns, kStartUnixNs + 35 * kSecond);
+    ASSERT_EQ(r.domains.size(), 2u);
+    const DomainTotalsRow& guest = r.domains[1];
+    EXPECT_EQ(guest.totals.running_ns, 30 * kSecond);
+    // Never more than its vCPUs can run: 2 × 100%.
+    EXPECT_DOUBLE_EQ(Percent(guest.totals.running_ns, r.period_ns), 200.0);
+    EXPECT_DOUBLE_EQ(Percent(r.domains[0].totals.running_ns, r.period_ns), 10.0);
+    const std::string table = FormatTable(r);
+    EXPECT_NE(table.find("covered 15 s in 15 windows over 3 daemon runs"), std::string::npos)
+        << table;
+    EXPECT_NE(table.find("run 2: 2024-05-01 12:00:15 .. 2024-05-01 12:00:20 UTC  5 s in 5 "
+                         "windows"),
+              std::string::npos)
+        << table;
+    EXPECT_NE(table.find("after 10 s without a daemon"), std::string::npos) << table;
+  }
+}
+
+TEST(ReportBuilder, TheDaemonsLossBeforeStartAndDuringTheRunComeFromTheLog) {
+  const Report r = Build(ThreeRunLog(true, 5, {{227'404, 48'304}, {0, 7}, {1'000, 0}}));
+  EXPECT_TRUE(r.lost_at_start_known);
+  EXPECT_EQ(r.lost_records_at_start, 227'404u + 1'000u);
+  EXPECT_EQ(r.lost_records_during_run, 48'304u + 7u);
+  EXPECT_EQ(r.lost_records, 227'404u + 1'000u + 48'304u + 7u);
+  const std::string table = FormatTable(r);
+  EXPECT_NE(table.find("lost before the daemon started 228404  lost while it ran 48311"),
+            std::string::npos)
+      << table;
+  const nlohmann::json j = ReportJson(r);
+  EXPECT_EQ(j["lost_records_at_start"], 228'404u);
+  EXPECT_EQ(j["lost_records_during_run"], 48'311u);
+  EXPECT_EQ(j["runs"].size(), 3u);
+}
+
+TEST(ReportBuilder, LossInAPeriodIsTheDifferenceOfTheDaemonsFigures) {
+  // Only the first run's windows ending at 3, 4 and 5 s: its loss at start was before them.
+  const Report r = Build(ThreeRunLog(true, 5, {{227'404, 50'000}, {0, 7}, {1'000, 0}}),
+                         ReportPeriod{kStartUnixNs + 3 * kSecond, kStartUnixNs + 5 * kSecond});
+  EXPECT_EQ(r.windows, 3u);
+  EXPECT_EQ(r.lost_records_at_start, 0u);
+  // Cumulative during-run loss 10,000 at the 2 s window, 40,000 at the 5 s one.
+  EXPECT_EQ(r.lost_records_during_run, 30'000u);
+}
+
+TEST(ReportBuilder, AnOlderLogSaysItCannotTellLossBeforeStartApart) {
+  const Report r = Build(ThreeRunLog(false));
+  EXPECT_FALSE(r.lost_at_start_known);
+  EXPECT_EQ(r.lost_records, 15u);  // the windows' own figures
+  EXPECT_NE(FormatTable(r).find("lost by the hypervisor 15 (this log does not tell"),
+            std::string::npos);
+}
+
+TEST(RenderSvgPlot, LinesBreakBetweenDaemonRuns) {
+  const std::string svg = RenderSvgPlot(Build(ThreeRunLog(true)));
+  size_t polylines = 0;
+  for (size_t at = svg.find("<polyline"); at != std::string::npos;
+       at = svg.find("<polyline", at + 1)) {
+    ++polylines;
+  }
+  EXPECT_EQ(polylines, 3u * 2u * 3u);  // panels × domains × runs
+}
+
 std::string WriteLog(const std::string& name, const std::vector<std::byte>& bytes) {
   const std::string path = testing::TempDir() + "/" + name;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -3,6 +3,7 @@
 #include "xenbaked/publish/accounting_log.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -13,11 +14,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fake_host.h"
 
 namespace xenbaked::publish {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::FileSizeLimit;
 using tracefmt::AcctDomainRecord;
 using tracefmt::AcctLogContents;
 using tracefmt::ErrorCode;
@@ -62,6 +69,14 @@ AcctLogContents ReadOrDie(const std::string& path) {
   return read ? std::move(*read) : AcctLogContents{};
 }
 
+// A log at `path` holding domains 0 .. count-1, closed.
+void WriteDomains(const std::string& path, uint32_t count) {
+  auto log = AccountingLog::Open(Config(path), FixedClock());
+  ASSERT_TRUE(log) << log.error().Describe();
+  for (uint32_t i = 0; i < count; ++i) log->Append(Domain(i, i));
+  ASSERT_TRUE(log->Close());
+}
+
 TEST(AccountingLog, AppendsRecordsThatReadBackWithTheFilePermissions) {
   TempDir dir;
   AccountingLogConfig config = Config(dir.File("acct.log"));
@@ -88,12 +103,7 @@ TEST(AccountingLog, AppendsRecordsThatReadBackWithTheFilePermissions) {
 TEST(AccountingLog, ContinuesAnExistingLogAfterCuttingOffItsUnfinishedTail) {
   TempDir dir;
   const std::string path = dir.File("acct.log");
-  {
-    auto log = AccountingLog::Open(Config(path), FixedClock());
-    ASSERT_TRUE(log);
-    log->Append(Domain(1, 1));
-    ASSERT_TRUE(log->Close());
-  }
+  WriteDomains(path, 1);
   {  // half a record, as a writer killed mid-write leaves it
     std::vector<std::byte> torn = tracefmt::EncodeAcctRecord(Domain(2, 2));
     std::ofstream out(path, std::ios::app | std::ios::binary);
@@ -108,6 +118,7 @@ TEST(AccountingLog, ContinuesAnExistingLogAfterCuttingOffItsUnfinishedTail) {
   AcctLogContents read = ReadOrDie(path);
   EXPECT_FALSE(read.stop.has_value());
   ASSERT_EQ(read.records.size(), 2u);
+  EXPECT_EQ(std::get<AcctDomainRecord>(read.records[0]).domid, 0u);
   EXPECT_EQ(std::get<AcctDomainRecord>(read.records[1]).domid, 3u);
   EXPECT_FALSE(fs::exists(path + ".1"));
 }
@@ -125,6 +136,95 @@ TEST(AccountingLog, MovesADamagedOrForeignFileAsideInsteadOfAppendingAfterDamage
   std::string line;
   std::getline(aside, line);
   EXPECT_EQ(line, "this is not an accounting log");
+}
+
+// What opening the log at `path` said through AccountingLogConfig::warn.
+std::vector<std::string> WarningsOnOpen(const std::string& path) {
+  std::vector<std::string> lines;
+  AccountingLogConfig config = Config(path);
+  config.warn = [&lines](const std::string& line) { lines.push_back(line); };
+  auto log = AccountingLog::Open(config, FixedClock());
+  EXPECT_TRUE(log) << log.error().Describe();
+  return lines;
+}
+
+TEST(AccountingLog, ADamagedLogMovedAsideIsWarnedAboutWithTheFileAndOffset) {
+  TempDir dir;
+  const std::string path = dir.File("acct.log");
+  WriteDomains(path, 3);
+  AcctLogContents before = ReadOrDie(path);
+  const uint64_t second_record =
+      before.valid_bytes - 2 * tracefmt::EncodeAcctRecord(Domain(1, 1)).size();
+  {  // one byte of the second record's payload flipped: damage in the middle
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(second_record + 20));
+    f.put('\xff');
+  }
+  const std::vector<std::string> warnings = WarningsOnOpen(path);
+  ASSERT_EQ(warnings.size(), 1u);
+  const std::string& line = warnings[0];
+  EXPECT_NE(line.find(path), std::string::npos) << line;
+  EXPECT_NE(line.find(fmt::format("byte {}", second_record)), std::string::npos) << line;
+  EXPECT_NE(line.find("moved aside to " + path + ".1"), std::string::npos) << line;
+  EXPECT_TRUE(fs::exists(path + ".1"));
+}
+
+TEST(AccountingLog, AnUnfinishedTailCutOffIsWarnedAbout) {
+  TempDir dir;
+  const std::string path = dir.File("acct.log");
+  WriteDomains(path, 1);
+  const uint64_t whole = fs::file_size(path);
+  std::ofstream(path, std::ios::app | std::ios::binary) << "torn";
+  const std::vector<std::string> warnings = WarningsOnOpen(path);
+  ASSERT_EQ(warnings.size(), 1u);
+  const std::string& line = warnings[0];
+  EXPECT_NE(line.find(path), std::string::npos) << line;
+  EXPECT_NE(line.find(fmt::format("byte {}", whole)), std::string::npos) << line;
+  EXPECT_NE(line.find("cut the last 4 bytes off"), std::string::npos) << line;
+}
+
+tracefmt::AcctRunRecord RunOf(const tracefmt::AcctRecord& r) {
+  const auto* run = std::get_if<tracefmt::AcctRunRecord>(&r);
+  return run ? *run : tracefmt::AcctRunRecord{.run_id = 0};
+}
+
+// Each run marks where it starts, in a file it continues and in each file it rotates to, so a
+// reader never takes one run's engine time for another's.
+TEST(AccountingLog, EachRunMarksItsStartAndEachFileItRotatesTo) {
+  TempDir dir;
+  const std::string path = dir.File("acct.log");
+  for (uint64_t run_id : {11, 22}) {
+    AccountingLogConfig config = Config(path);
+    config.run = tracefmt::AcctRunRecord{.run_id = run_id, .start_realtime_ns = run_id * 1000};
+    auto log = AccountingLog::Open(config, FixedClock());
+    ASSERT_TRUE(log);
+    log->Append(Domain(1, run_id));
+    ASSERT_TRUE(log->Close());
+  }
+  AcctLogContents read = ReadOrDie(path);
+  ASSERT_EQ(read.records.size(), 4u);
+  EXPECT_EQ(RunOf(read.records[0]).run_id, 11u);
+  EXPECT_EQ(RunOf(read.records[0]).phase, tracefmt::AcctRunPhase::kStart);
+  EXPECT_EQ(RunOf(read.records[0]).start_realtime_ns, 11'000u);
+  EXPECT_EQ(std::get<AcctDomainRecord>(read.records[1]).running_ns, 11u);
+  EXPECT_EQ(RunOf(read.records[2]).run_id, 22u);  // the second run continues the file
+  EXPECT_EQ(RunOf(read.records[2]).phase, tracefmt::AcctRunPhase::kStart);
+  EXPECT_EQ(std::get<AcctDomainRecord>(read.records[3]).running_ns, 22u);
+
+  AccountingLogConfig config = Config(path);
+  config.run = tracefmt::AcctRunRecord{.run_id = 33};
+  auto log = AccountingLog::Open(config, FixedClock());
+  ASSERT_TRUE(log);
+  ASSERT_TRUE(log->Reopen());  // SIGHUP: rotated, the run goes on in a new file
+  log->Append(Domain(2, 33));
+  ASSERT_TRUE(log->Close());
+  AcctLogContents rotated = ReadOrDie(path);
+  ASSERT_EQ(rotated.records.size(), 2u);
+  EXPECT_EQ(RunOf(rotated.records[0]).run_id, 33u);
+  EXPECT_EQ(RunOf(rotated.records[0]).phase, tracefmt::AcctRunPhase::kContinued);
+  AcctLogContents old = ReadOrDie(path + ".1");
+  EXPECT_EQ(RunOf(old.records.back()).phase, tracefmt::AcctRunPhase::kStart);
+  EXPECT_EQ(RunOf(old.records.back()).run_id, 33u);
 }
 
 TEST(AccountingLog, RotatesBySizeKeepingWholeReadableFiles) {
@@ -199,28 +299,6 @@ TEST(AccountingLog, AFullDeviceIsCountedAndTheBacklogIsBounded) {
   EXPECT_FALSE(log->Close());
   EXPECT_EQ(log->stats().dropped_records, 100u);
 }
-
-// A file-size limit makes write(2) stop short mid-record, as a filling disk does, and lifting it
-// is the disk getting space back.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    ::getrlimit(RLIMIT_FSIZE, &saved_);
-    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
-    rlimit limit = saved_;
-    limit.rlim_cur = bytes;
-    ::setrlimit(RLIMIT_FSIZE, &limit);
-  }
-  ~FileSizeLimit() { Lift(); }
-  void Lift() {
-    ::setrlimit(RLIMIT_FSIZE, &saved_);
-    ::signal(SIGXFSZ, old_handler_);
-  }
-
- private:
-  rlimit saved_{};
-  sighandler_t old_handler_;
-};
 
 TEST(AccountingLog, AShortWriteIsCutBackToWholeRecordsAndRetriedLater) {
   TempDir dir;

@@ -57,5 +57,45 @@ TEST(AcctRecords, FinalRecordsCarryTotalsSinceFirstSeen) {
   EXPECT_EQ(std::get<AcctDomainRecord>(at_exit[1]).final_reason, AcctFinalReason::kShutdown);
 }
 
+// The host record carries the daemon's loss figures as its health has them: loss before start
+// (e.g. buffers full since boot) apart, both cumulative since the run began.
+TEST(AcctRecords, TheHostRecordCarriesTheDaemonsLossBeforeStartAndDuringTheRun) {
+  testing::FakeHost host;
+  host.Advance(1);
+  host.Advance(2);
+  DaemonHealth health;
+  health.lost_records = 227'404 + 48'304;
+  health.lost_records_at_start = 227'404;
+  auto records = IntervalRecords(host.history.windows(0).back(), 99, host.names, {}, health);
+  const auto& h = std::get<AcctHostRecord>(records.back());
+  EXPECT_EQ(h.run_lost_records, 227'404u + 48'304u);
+  EXPECT_EQ(h.run_lost_records_at_start, 227'404u);
+}
+
+TEST(AcctRecords, ARunEndsWithTheDaemonsFinalFigures) {
+  const tracefmt::AcctRunRecord start = RunStartRecord(1'000);
+  EXPECT_EQ(start.phase, tracefmt::AcctRunPhase::kStart);
+  EXPECT_EQ(start.start_realtime_ns, 1'000u);
+  EXPECT_NE(start.run_id, RunStartRecord(1'000).run_id);  // two runs never share an id
+  DaemonHealth health;
+  health.records = 500;
+  health.lost_records = 30;
+  health.lost_records_at_start = 20;
+  AccountingSnapshot totals;
+  totals.at_ns = 5'500'000'000;
+  AccountingLogStats stats;
+  stats.write_errors = 3;
+  const tracefmt::AcctRunRecord end = RunEndRecord(start, health, totals, 9'000, stats);
+  EXPECT_EQ(end.phase, tracefmt::AcctRunPhase::kEnd);
+  EXPECT_EQ(end.run_id, start.run_id);
+  EXPECT_EQ(end.start_realtime_ns, 1'000u);
+  EXPECT_EQ(end.realtime_ns, 9'000u);
+  EXPECT_EQ(end.engine_ns, 5'500'000'000u);
+  EXPECT_EQ(end.records, 500u);
+  EXPECT_EQ(end.lost_records, 30u);
+  EXPECT_EQ(end.lost_records_at_start, 20u);
+  EXPECT_EQ(end.log_write_errors, 3u);
+}
+
 }  // namespace
 }  // namespace xenbaked::publish

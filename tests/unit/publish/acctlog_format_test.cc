@@ -40,7 +40,22 @@ std::vector<AcctRecord> SampleRecords() {
   host.records = 1'000'000;
   host.live_domains = 2;
   host.log_dropped_records = 5;
-  return {SampleDomain(1), final_rec, cpu, host,
+  host.run_lost_records = 227'404;
+  host.run_lost_records_at_start = 227'000;
+  AcctRunRecord run;
+  run.phase = AcctRunPhase::kEnd;
+  run.pid = 4321;
+  run.run_id = 0x1234'5678'9abc'def0;
+  run.start_realtime_ns = 1'700'000'000'000'000'000;
+  run.realtime_ns = 1'700'000'005'500'000'000;
+  run.engine_ns = 5'400'000'000;
+  run.lost_records = 9;
+  run.lost_records_at_start = 4;
+  return {SampleDomain(1),
+          final_rec,
+          cpu,
+          host,
+          run,
           AcctUnknownRecord{.tag = 999, .payload = {std::byte{1}, std::byte{2}}}};
 }
 
@@ -128,8 +143,8 @@ TEST(AcctLogFormat, AZeroFilledTailIsTruncation) {
 }
 
 TEST(AcctLogFormat, AReaderRejectsAnotherMajorVersion) {
-  std::vector<std::byte> header =
-      EncodeAcctHeader({.major = kAcctLogMajor + 1, .created_realtime_ns = 1, .host = "h"});
+  std::vector<std::byte> header = EncodeAcctHeader(
+      {.major = kAcctLogMajor + 1, .minor = 0, .created_realtime_ns = 1, .host = "h"});
   Result<AcctLogContents> read = ReadAcctLog(header);
   ASSERT_FALSE(read);
   EXPECT_EQ(read.error().code, ErrorCode::kUnsupported);
@@ -151,6 +166,45 @@ TEST(AcctLogFormat, ANewerMinorWithMoreCountersStillReads) {
   ASSERT_TRUE(read);
   ASSERT_EQ(read->records.size(), 1u);
   EXPECT_EQ(std::get<AcctCpuRecord>(read->records[0]), cpu);
+}
+
+// Payload of `record` as it is framed, for hand-made variants of it.
+std::vector<std::byte> PayloadOf(const AcctRecord& record) {
+  std::vector<std::byte> framed = EncodeAcctRecord(record);
+  return {framed.begin() + kAcctFrameHeaderBytes, framed.end() - kAcctFrameTrailerBytes};
+}
+
+TEST(AcctLogFormat, AVersionOneZeroHostRecordReadsWithTheDaemonsLossUnset) {
+  // A 1.0 writer wrote nine host counters: the run's loss figures it did not have stay zero.
+  AcctHostRecord host;
+  host.records = 10;
+  host.lost_records = 3;
+  host.log_dropped_records = 2;
+  host.run_lost_records = 99;  // not in a 1.0 record: cut off below
+  host.run_lost_records_at_start = 98;
+  std::vector<std::byte> payload = PayloadOf(host);
+  payload[0] = std::byte{9};
+  payload.resize(payload.size() - 2 * 8);
+  Result<AcctLogContents> read = ReadAcctLog(
+      BuildLog({AcctUnknownRecord{.tag = uint16_t(AcctTag::kHostInterval), .payload = payload}})
+          .bytes);
+  ASSERT_TRUE(read);
+  ASSERT_EQ(read->records.size(), 1u);
+  host.run_lost_records = host.run_lost_records_at_start = 0;
+  EXPECT_EQ(std::get<AcctHostRecord>(read->records[0]), host);
+}
+
+TEST(AcctLogFormat, ARunRecordOfAnUnknownPhaseIsCorrupt) {
+  AcctRunRecord run;
+  run.run_id = 7;
+  std::vector<std::byte> payload = PayloadOf(run);
+  payload[4] = std::byte{9};  // the phase
+  Result<AcctLogContents> read = ReadAcctLog(
+      BuildLog({AcctUnknownRecord{.tag = uint16_t(AcctTag::kRun), .payload = payload}}).bytes);
+  ASSERT_TRUE(read);
+  EXPECT_TRUE(read->records.empty());
+  ASSERT_TRUE(read->stop.has_value());
+  EXPECT_EQ(read->stop->code, ErrorCode::kCorrupt);
 }
 
 TEST(AcctLogFormat, ShortOrForeignFilesAreClearErrors) {

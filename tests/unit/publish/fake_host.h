@@ -1,8 +1,10 @@
 // A host's worth of figures for the publishers' tests: accounting totals fed through a real
-// WindowHistory, daemon health and domain names, and a temporary directory.
+// WindowHistory, daemon health and domain names, a temporary directory and a file-size limit.
 #pragma once
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <string>
@@ -26,6 +28,30 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// A file-size limit (RLIMIT_FSIZE, which binds root too) makes write(2) stop short or fail, as
+// a filling or full disk does; the end of the scope, or Lift(), is the disk getting space back.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() { Lift(); }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+  void Lift() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    ::signal(SIGXFSZ, old_handler_);
+  }
+
+ private:
+  rlimit saved_{};
+  sighandler_t old_handler_;
 };
 
 // Domain d (1-based) has run d × k ms by second k of engine time; every counter is derived from

@@ -53,7 +53,7 @@ namespace tracefmt {
 
 inline constexpr std::array<char, 8> kAcctLogMagic = {'X', 'B', 'A', 'K', 'A', 'C', 'C', 'T'};
 inline constexpr uint16_t kAcctLogMajor = 1;
-inline constexpr uint16_t kAcctLogMinor = 0;
+inline constexpr uint16_t kAcctLogMinor = 1;  // 1.1: run records, the daemon's loss in host records
 inline constexpr uint32_t kAcctFrameHeaderBytes = 12;
 inline constexpr uint32_t kAcctFrameTrailerBytes = 4;
 // A record larger than this is damage, not data (the largest real one is a few hundred bytes).
@@ -66,6 +66,7 @@ enum class AcctTag : uint16_t {
   kDomainFinal = 2,     // a domain's totals since it was first seen, once, at its end
   kCpuInterval = 3,     // one physical CPU over one window
   kHostInterval = 4,    // the whole host over one window, and the log's own losses
+  kRun = 5,             // a daemon run: its start, its continuation in a new file, its clean end
 };
 
 struct AcctLogHeader {
@@ -82,7 +83,8 @@ enum class AcctFinalReason : uint32_t {
   kShutdown = 2,   // the daemon stopped cleanly while the domain was alive
 };
 
-// Times are engine time (ns since the daemon's accounting began) unless named realtime.
+// Times are engine time (ns since the daemon's accounting began, restarting at 0 in each run)
+// unless named realtime.
 struct AcctDomainRecord {
   uint32_t domid = 0;
   uint32_t vcpus = 0;
@@ -161,15 +163,64 @@ struct AcctHostRecord {
   // Nonzero means this log is incomplete, and by how much.
   uint64_t log_write_errors = 0;
   uint64_t log_dropped_records = 0;
+  // Since 1.1: the daemon's own loss figures since its start (its health report), as of this
+  // record. Unlike lost_records they include loss reported before the first window began and
+  // they are cumulative, so the newest record of a run gives the run's loss whole.
+  uint64_t run_lost_records = 0;
+  uint64_t run_lost_records_at_start = 0;  // of run_lost_records, lost before the daemon started
 
   static constexpr std::array kCounters = {
-      &AcctHostRecord::window_start_ns,     &AcctHostRecord::window_end_ns,
-      &AcctHostRecord::realtime_end_ns,     &AcctHostRecord::records,
-      &AcctHostRecord::lost_records,        &AcctHostRecord::anomalies,
-      &AcctHostRecord::live_domains,        &AcctHostRecord::log_write_errors,
+      &AcctHostRecord::window_start_ns,
+      &AcctHostRecord::window_end_ns,
+      &AcctHostRecord::realtime_end_ns,
+      &AcctHostRecord::records,
+      &AcctHostRecord::lost_records,
+      &AcctHostRecord::anomalies,
+      &AcctHostRecord::live_domains,
+      &AcctHostRecord::log_write_errors,
       &AcctHostRecord::log_dropped_records,
+      &AcctHostRecord::run_lost_records,
+      &AcctHostRecord::run_lost_records_at_start,
   };
   bool operator==(const AcctHostRecord&) const = default;
+};
+
+enum class AcctRunPhase : uint32_t {
+  kStart = 1,      // the run begins: every window record after it, up to the next run record
+                   // of another run, belongs to it
+  kContinued = 2,  // first record of a file the run rotated to: the same run goes on
+  kEnd = 3,        // the run ended cleanly; the figures are its final ones
+};
+
+// A daemon run. Engine time (window_*_ns) starts again at 0 in each run, so a reader keys
+// windows by run: without run records a log that spans restarts would mix several runs' windows.
+struct AcctRunRecord {
+  AcctRunPhase phase = AcctRunPhase::kStart;
+  uint32_t pid = 0;
+  // Counters, in on-disk order (kCounters below).
+  uint64_t run_id = 0;             // random, the same in every record of one run
+  uint64_t start_realtime_ns = 0;  // CLOCK_REALTIME when the run started
+  uint64_t realtime_ns = 0;        // CLOCK_REALTIME when this record was made
+  uint64_t engine_ns = 0;          // engine time then (0 at the start)
+  // The daemon's figures since the run started, as of this record (0 at the start).
+  uint64_t records = 0;
+  uint64_t lost_records = 0;
+  uint64_t lost_records_at_start = 0;
+  uint64_t log_write_errors = 0;
+  uint64_t log_dropped_records = 0;
+
+  static constexpr std::array kCounters = {
+      &AcctRunRecord::run_id,
+      &AcctRunRecord::start_realtime_ns,
+      &AcctRunRecord::realtime_ns,
+      &AcctRunRecord::engine_ns,
+      &AcctRunRecord::records,
+      &AcctRunRecord::lost_records,
+      &AcctRunRecord::lost_records_at_start,
+      &AcctRunRecord::log_write_errors,
+      &AcctRunRecord::log_dropped_records,
+  };
+  bool operator==(const AcctRunRecord&) const = default;
 };
 
 // A record with a tag this reader does not know (written by a newer daemon).
@@ -179,7 +230,8 @@ struct AcctUnknownRecord {
   bool operator==(const AcctUnknownRecord&) const = default;
 };
 
-using AcctRecord = std::variant<AcctDomainRecord, AcctCpuRecord, AcctHostRecord, AcctUnknownRecord>;
+using AcctRecord =
+    std::variant<AcctDomainRecord, AcctCpuRecord, AcctHostRecord, AcctRunRecord, AcctUnknownRecord>;
 
 // ---- Encoding: pure functions, each returns whole bytes ready for one write(2). ----
 std::vector<std::byte> EncodeAcctHeader(const AcctLogHeader& header);

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "xenbaked/publish/publish_view.h"
+
 namespace xenbaked::publish {
 
 using tracefmt::ErrorCode;
@@ -40,22 +42,37 @@ Status AccountingLog::Fail(tracefmt::Error error) {
   return error;
 }
 
+void AccountingLog::Warn(const std::string& message) const {
+  if (config_.warn) config_.warn(message);
+}
+
+std::optional<tracefmt::AcctRunRecord> AccountingLog::NextRunMark() {
+  if (!config_.run) return std::nullopt;
+  tracefmt::AcctRunRecord mark = *config_.run;
+  mark.phase = run_started_ ? tracefmt::AcctRunPhase::kContinued : tracefmt::AcctRunPhase::kStart;
+  mark.realtime_ns = clock_();
+  run_started_ = true;
+  return mark;
+}
+
 Status AccountingLog::OpenFile() {
   fd_.Reset(::open(config_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
                    config_.mode));
   if (!fd_) return Fail(MakeSystemError(fmt::format("cannot open {}", config_.path)));
-  // The umask may have narrowed the mode; the group must be able to read it all the same.
-  if (config_.group && ::fchown(fd_.get(), uid_t(-1), *config_.group) != 0) {
-    Status s = Fail(
-        MakeSystemError(fmt::format("cannot give {} to group {}", config_.path, *config_.group)));
+  const auto give_up = [this](const std::string& what) {
+    Status s = Fail(MakeSystemError(what));
     fd_.Reset();
     return s;
-  }
+  };
   struct stat st {};
-  if (::fchmod(fd_.get(), config_.mode) != 0 || ::fstat(fd_.get(), &st) != 0) {
-    Status s = Fail(MakeSystemError(fmt::format("cannot set the mode of {}", config_.path)));
-    fd_.Reset();
-    return s;
+  if (::fstat(fd_.get(), &st) != 0) return give_up(fmt::format("cannot look at {}", config_.path));
+  // The umask may have narrowed the mode; the group must be able to read it all the same. Only
+  // a regular file is ours to change: never a device such as /dev/full.
+  if (S_ISREG(st.st_mode)) {
+    if (config_.group && ::fchown(fd_.get(), uid_t(-1), *config_.group) != 0)
+      return give_up(fmt::format("cannot give {} to group {}", config_.path, *config_.group));
+    if (::fchmod(fd_.get(), config_.mode) != 0)
+      return give_up(fmt::format("cannot set the mode of {}", config_.path));
   }
   if (st.st_size == 0) {
     size_ = 0;
@@ -75,7 +92,20 @@ Status AccountingLog::AdoptExisting(uint64_t size) {
   const bool continuable =
       same_header && (!existing->stop || existing->stop->code == ErrorCode::kTruncated);
   if (!continuable) {
+    std::string why;
+    if (!existing) {
+      why = fmt::format("not readable as an accounting log ({})", existing.error().Describe());
+    } else if (!same_header) {
+      why = fmt::format("written for host '{}' at {} kHz, not this host at {} kHz",
+                        SanitizeName(existing->header.host), existing->header.cpu_khz,
+                        config_.cpu_khz);
+    } else {
+      why = fmt::format("damaged at byte {} of {} ({})", existing->stop->offset, size,
+                        existing->stop->message);
+    }
     if (Status s = RotateFiles(); !s) return s;
+    Warn(fmt::format("accounting log {}: {}; moved aside to {}.1 whole, a new log is started",
+                     config_.path, why, config_.path));
     return OpenFile();
   }
   if (existing->valid_bytes < size) {
@@ -83,10 +113,16 @@ Status AccountingLog::AdoptExisting(uint64_t size) {
       return Fail(MakeSystemError("cannot cut the unfinished tail off the accounting log"));
     }
     stats_.repaired_tail_bytes += size - existing->valid_bytes;
+    Warn(fmt::format(
+        "accounting log {}: ends inside an unfinished record at byte {}: cut the last {} "
+        "bytes off, appending after byte {}",
+        config_.path, existing->valid_bytes, size - existing->valid_bytes, existing->valid_bytes));
   }
   size_ = existing->valid_bytes;
   file_has_records_ = !existing->records.empty();
   header_pending_ = false;
+  // The run begins here in this file: its mark goes before anything this run appends.
+  if (std::optional<tracefmt::AcctRunRecord> mark = NextRunMark()) QueueFront(*mark);
   return {};
 }
 
@@ -94,9 +130,28 @@ Status AccountingLog::WriteHeader() {
   std::vector<std::byte> header = tracefmt::EncodeAcctHeader(
       {.created_realtime_ns = clock_(), .cpu_khz = config_.cpu_khz, .host = config_.host});
   std::vector<size_t> ends{header.size()};
-  if (Status s = WriteBatch(header, ends); !s) return s;
+  // A new file opens with the run's mark, in the same write as the header.
+  const bool run_was_started = run_started_;
+  const std::optional<tracefmt::AcctRunRecord> mark = NextRunMark();
+  if (mark) {
+    tracefmt::AppendAcctRecord(*mark, header);
+    ends.push_back(header.size());
+  }
+  Status written = WriteBatch(header, ends);  // on failure `ends` keeps what went out whole
+  if (!written && ends.empty()) {
+    run_started_ = run_was_started;  // the mark is made again with the next header
+    return written;
+  }
   header_pending_ = false;
-  return {};
+  if (!written && mark && ends.size() < 2) QueueFront(*mark);
+  return written;
+}
+
+void AccountingLog::QueueFront(const tracefmt::AcctRecord& record) {
+  std::vector<std::byte> bytes = tracefmt::EncodeAcctRecord(record);
+  stats_.backlog_bytes += bytes.size();
+  backlog_.push_front(std::move(bytes));
+  stats_.backlog_records = backlog_.size();
 }
 
 // Writes whole records (their end offsets in `ends`) in one write(2). A short write is cut back
@@ -122,6 +177,10 @@ Status AccountingLog::WriteBatch(std::vector<std::byte>& batch, std::vector<size
       fd_.Reset();
     } else {
       stats_.repaired_tail_bytes += size_t(n) - whole_bytes;
+      Warn(
+          fmt::format("accounting log {}: a short write left part of a record at byte {}: cut "
+                      "{} bytes off, the record stays queued",
+                      config_.path, size_ + whole_bytes, size_t(n) - whole_bytes));
     }
   }
   size_ += whole_bytes;

@@ -1,5 +1,9 @@
 #include "xenbaked/publish/acct_records.h"
 
+#include <unistd.h>
+
+#include <random>
+
 namespace xenbaked::publish {
 
 using tracefmt::AcctCpuRecord;
@@ -57,7 +61,8 @@ AcctCpuRecord CpuRecord(const CpuTotals& c) {
 
 std::vector<AcctRecord> IntervalRecords(const Window& window, uint64_t realtime_ns,
                                         const DomainNames& names,
-                                        const AccountingLogStats& log_stats) {
+                                        const AccountingLogStats& log_stats,
+                                        const DaemonHealth& health) {
   const AccountingSnapshot& delta = window.delta;
   std::vector<AcctRecord> out;
   out.reserve(delta.domains.size() + delta.cpus.size() + 1);
@@ -87,6 +92,8 @@ std::vector<AcctRecord> IntervalRecords(const Window& window, uint64_t realtime_
   host.live_domains = live;
   host.log_write_errors = log_stats.write_errors;
   host.log_dropped_records = log_stats.dropped_records;
+  host.run_lost_records = health.lost_records;
+  host.run_lost_records_at_start = health.lost_records_at_start;
   out.emplace_back(host);
   return out;
 }
@@ -110,6 +117,32 @@ std::vector<AcctRecord> ShutdownRecords(const AccountingSnapshot& totals, uint64
     }
   }
   return out;
+}
+
+tracefmt::AcctRunRecord RunStartRecord(uint64_t start_realtime_ns) {
+  std::random_device entropy;
+  tracefmt::AcctRunRecord run;
+  run.phase = tracefmt::AcctRunPhase::kStart;
+  run.pid = uint32_t(::getpid());
+  run.run_id = uint64_t{entropy()} << 32 | entropy();
+  run.start_realtime_ns = start_realtime_ns;
+  run.realtime_ns = start_realtime_ns;
+  return run;
+}
+
+tracefmt::AcctRunRecord RunEndRecord(const tracefmt::AcctRunRecord& run, const DaemonHealth& health,
+                                     const AccountingSnapshot& totals, uint64_t realtime_ns,
+                                     const AccountingLogStats& log_stats) {
+  tracefmt::AcctRunRecord end = run;
+  end.phase = tracefmt::AcctRunPhase::kEnd;
+  end.realtime_ns = realtime_ns;
+  end.engine_ns = totals.at_ns;
+  end.records = health.records;
+  end.lost_records = health.lost_records;
+  end.lost_records_at_start = health.lost_records_at_start;
+  end.log_write_errors = log_stats.write_errors;
+  end.log_dropped_records = log_stats.dropped_records;
+  return end;
 }
 
 }  // namespace xenbaked::publish

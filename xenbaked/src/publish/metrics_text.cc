@@ -111,6 +111,9 @@ void DaemonFamilies(const PublishView& view, Exposition& out) {
   out.Sample("xenbaked_lost_records_total", "", double(h.lost_records));
   out.Family("xenbaked_anomalies_total", "counter", "Ring or record anomalies found.");
   out.Sample("xenbaked_anomalies_total", "", double(h.anomalies));
+  out.Family("xenbaked_publish_errors_total", "counter",
+             "Publications that failed, e.g. a write of the accounting log (a full disk).");
+  out.Sample("xenbaked_publish_errors_total", "", double(h.publish_errors));
   if (h.online_cpus_known) {
     out.Family("xenbaked_untraced_cpus", "gauge",
                "Online CPUs without a trace buffer (came online after the buffers were "

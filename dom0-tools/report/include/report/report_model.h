@@ -6,6 +6,12 @@
 // over the time the selected windows cover (gaps when no daemon ran do not count), as in
 // xenbake-top: two busy vCPUs make 200%.
 //
+// Windows are keyed by daemon run: engine time starts again at 0 each time the daemon starts,
+// so one run's windows are told from the next by the run records (format 1.1), or, in older
+// logs, by engine time going backwards. Loss is the daemon's own figure per run (host records
+// and run-end records carry it since 1.1, loss before start apart), older logs give the sum of
+// the windows' loss.
+//
 //   ReportBuilder builder({.from_unix_ns = from, .to_unix_ns = to});
 //   builder.AddLog(path, *tracefmt::ReadAcctLogFile(path));
 //   Report report = builder.Build();
@@ -50,6 +56,18 @@ struct SeriesPoint {
   uint64_t running_ns = 0;
   uint64_t runnable_ns = 0;
   uint64_t blocked_ns = 0;
+  size_t run = 0;  // index into Report::runs: lines break between runs
+};
+
+// One daemon run, as far as the selected windows show it.
+struct RunSummary {
+  uint64_t run_id = 0;             // 0 for a run told apart only by its engine time (older logs)
+  uint64_t start_realtime_ns = 0;  // when the daemon started (0 when unknown)
+  uint64_t first_unix_ns = 0;      // start of its first selected window
+  uint64_t last_unix_ns = 0;       // end of its last
+  uint64_t windows = 0;
+  uint64_t period_ns = 0;
+  bool ended_cleanly = false;  // its run-end record is in the period
 };
 
 // Why a log was read only in part.
@@ -61,12 +79,18 @@ struct LogProblem {
 
 struct Report {
   std::string host;
-  uint64_t period_ns = 0;                // time covered by the selected windows
-  uint64_t first_unix_ns = 0;            // start of the first selected window (wall clock)
-  uint64_t last_unix_ns = 0;             // end of the last
-  uint64_t windows = 0;                  // distinct windows selected
-  uint64_t trace_records = 0;            // from host records
-  uint64_t lost_records = 0;             // reported lost by the hypervisor
+  uint64_t period_ns = 0;      // time covered by the selected windows
+  uint64_t first_unix_ns = 0;  // start of the first selected window (wall clock)
+  uint64_t last_unix_ns = 0;   // end of the last
+  uint64_t windows = 0;        // distinct windows selected
+  uint64_t trace_records = 0;  // from host records
+  // Reported lost by the hypervisor: all of it, the part lost before each daemon run started
+  // (buffers full since boot, or left from before) and the part lost while it ran.
+  uint64_t lost_records = 0;
+  uint64_t lost_records_at_start = 0;
+  uint64_t lost_records_during_run = 0;
+  bool lost_at_start_known = true;       // false when an older log could not tell it apart
+  std::vector<RunSummary> runs;          // in the order they appear
   uint64_t log_dropped_records = 0;      // the log's own losses (nonzero: the log is incomplete)
   std::vector<DomainTotalsRow> domains;  // by domid, then instance
   std::vector<SeriesPoint> series;       // in log order
@@ -82,23 +106,46 @@ class ReportBuilder {
 
   // Adds one log's intact records; `contents.stop`, if set, becomes a LogProblem.
   void AddLog(const std::string& path, const tracefmt::AcctLogContents& contents);
-  void Add(const tracefmt::AcctRecord& record, size_t log_index);
+  void Add(const tracefmt::AcctRecord& record);
   Report Build() const;
 
  private:
+  // The daemon's cumulative loss figures of one run, as of one record.
+  struct RunLoss {
+    uint64_t lost = 0;
+    uint64_t at_start = 0;
+  };
+  struct RunState {
+    RunSummary summary;
+    bool identified = false;          // known by a run record (format 1.1), with the daemon's loss
+    uint64_t last_window_end_ns = 0;  // engine time: going back means another run began
+    bool has_window = false;
+    // Cumulative figures: the newest before the period and the newest inside it; their
+    // difference is the run's loss in the period.
+    RunLoss before_period;
+    std::optional<RunLoss> in_period;
+    uint64_t window_lost = 0;  // loss summed over the selected windows (older logs)
+  };
+
   bool InPeriod(uint64_t realtime_end_ns) const;
+  bool BeforePeriod(uint64_t realtime_end_ns) const;
   size_t DomainIndex(const tracefmt::AcctDomainRecord& d);
+  void AddRun(const tracefmt::AcctRunRecord& run);
+  // The run a window record ending at `window_end_ns` (engine time) belongs to.
+  size_t RunOfWindow(uint64_t window_end_ns);
+  void NoteLoss(RunState& run, uint64_t realtime_ns, RunLoss loss);
+  // Records a window by its end. A domain first seen inside a window has a record starting where
+  // it appeared, so a window's length is the longest record (or the host record) ending there.
+  void NoteWindow(size_t run, uint64_t window_end_ns, uint64_t length_ns, uint64_t realtime_end_ns);
 
   ReportPeriod period_;
   Report report_;
   std::map<std::pair<uint32_t, uint64_t>, size_t> index_;  // (domid, instance) -> row
-  // Records a window by its end. A domain first seen inside a window has a record starting where
-  // it appeared, so a window's length is the longest record (or the host record) ending there.
-  void NoteWindow(size_t log_index, uint64_t window_end_ns, uint64_t length_ns);
-
-  // Distinct windows selected, by (log, engine end) -> length: the period is their sum.
+  std::vector<RunState> runs_;
+  std::map<uint64_t, size_t> run_by_id_;
+  std::optional<size_t> current_run_;  // the run the next window records belong to
+  // Distinct windows selected, by (run, engine end) -> length: the period is their sum.
   std::map<std::pair<size_t, uint64_t>, uint64_t> windows_;
-  size_t logs_ = 0;
 };
 
 // "2024-05-01T12:00:00Z", "2024-05-01 12:00:00" (UTC), "2024-05-01", or Unix seconds

@@ -5,12 +5,17 @@
 // descriptor, batched several whole records at a time. A SIGKILL can only cut the last write
 // short; a short write the daemon survives (a full disk) is cut back to the last whole record
 // with ftruncate before anything else is written. Open() checks a file it appends to and cuts an
-// unfinished tail off, so damage never ends up in the middle of a log. Power loss: with
+// unfinished tail off, so damage never ends up in the middle of a log, and says so through
+// `warn` (the file, the byte offset, what was done). Power loss: with
 // `sync_on_flush` each Flush ends in fdatasync, so at most the last interval is lost.
 //
 // Full disk: a failed write keeps the records in a bounded in-memory backlog and the next Flush
 // retries. When the backlog is full the oldest records are dropped and counted; the counts are in
 // stats() for the health report and in every host record written.
+//
+// Runs: with `run` set, each file this log starts holds the run record right after its header
+// (kStart the first time, kContinued after a rotation), and an existing file it continues gets a
+// kStart record before anything else: a reader can tell one daemon run from the next.
 //
 // Each interval the daemon does:
 //   for (const tracefmt::AcctRecord& r : builder.Interval(...)) log.Append(r);
@@ -47,6 +52,11 @@ struct AccountingLogConfig {
   bool sync_on_flush = true;            // fdatasync at the end of every Flush that wrote
   mode_t mode = 0640;
   std::optional<gid_t> group;  // fchown'd to root:group when set
+  // The run this daemon writes (run_id, start, pid); phase and figures are set by the log.
+  std::optional<tracefmt::AcctRunRecord> run;
+  // Told, in a sentence naming the file and the byte offset, whenever existing data is moved
+  // aside or cut off: the daemon logs it as a warning.
+  std::function<void(const std::string&)> warn;
 };
 
 struct AccountingLogStats {
@@ -88,6 +98,8 @@ class AccountingLog {
 
   const AccountingLogStats& stats() const { return stats_; }
   const std::string& path() const { return config_.path; }
+  // The run record this log writes (config.run), if any.
+  const std::optional<tracefmt::AcctRunRecord>& run() const { return config_.run; }
 
  private:
   AccountingLog(AccountingLogConfig config, RealtimeClock clock);
@@ -97,6 +109,10 @@ class AccountingLog {
   tracefmt::Status RotateFiles();
   tracefmt::Status WriteBatch(std::vector<std::byte>& batch, std::vector<size_t>& ends);
   tracefmt::Status Fail(tracefmt::Error error);
+  void Warn(const std::string& message) const;
+  void QueueFront(const tracefmt::AcctRecord& record);
+  // The run record that opens a file: kStart for the first of this run, kContinued afterwards.
+  std::optional<tracefmt::AcctRunRecord> NextRunMark();
 
   AccountingLogConfig config_;
   RealtimeClock clock_;
@@ -104,6 +120,7 @@ class AccountingLog {
   uint64_t size_ = 0;  // bytes in the open file, all of them whole records
   bool header_pending_ = false;
   bool file_has_records_ = false;  // rotating a file without records would only churn names
+  bool run_started_ = false;       // the kStart record is written or queued
   std::deque<std::vector<std::byte>> backlog_;
   AccountingLogStats stats_;
 };
