@@ -37,6 +37,7 @@ struct LatencyHistogram {
   }
   // Smallest bucket edge below which at least `q` (0..1) of the samples lie.
   uint64_t QuantileUpperNs(double q) const;
+  bool operator==(const LatencyHistogram&) const = default;
 };
 
 struct CpuHealth {
