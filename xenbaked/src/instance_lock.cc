@@ -42,21 +42,14 @@ tracefmt::Result<InstanceLock> InstanceLock::Acquire(const std::string& path) {
     InstanceLock lock;
     lock.fd_ = fd;
     struct stat held {};
-    if (::fstat(fd, &held) != 0 || !S_ISREG(held.st_mode)) {
-      lock.fd_ = -1;
-      ::close(fd);
+    // Until it is won, `lock` only closes the descriptor when it goes (no path to remove).
+    if (::fstat(fd, &held) != 0 || !S_ISREG(held.st_mode))
       return tracefmt::MakeError(tracefmt::ErrorCode::kInvalidArgument,
                                  fmt::format("lock file {} is not a regular file", lock_path));
-    }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      const int err = errno;
-      const long pid = err == EWOULDBLOCK ? ReadPid(fd) : 0;
-      lock.fd_ = -1;
-      ::close(fd);
-      if (err != EWOULDBLOCK) {
-        errno = err;
+      if (errno != EWOULDBLOCK)
         return tracefmt::MakeSystemError(fmt::format("cannot lock {}", lock_path));
-      }
+      const long pid = ReadPid(fd);
       return tracefmt::MakeError(
           tracefmt::ErrorCode::kInvalidArgument,
           fmt::format("another xenbaked ({}) is using {} (it holds {}); stop it first or give "

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -176,11 +177,11 @@ DaemonOptions ParseOptions(int argc, char** argv) {
   SIGHUP           rotate/reopen the accounting log
 
 FILES
-  /etc/xenbaked/xenbaked.conf   the packaged options (read with --config; flat TOML, key = option name)
+  /etc/xenbaked/xenbaked.conf   the packaged options (--config; flat TOML, key = option name)
   /dev/shm/NAME                 shared-memory snapshot (--shm-name), mode 0640; xenbake-top reads it
   /run/xenbaked/api.sock        JSON API socket (--socket), mode 0660, group --socket-group
   LOG-DIR/accounting.log        accounting log (--log-dir), rotated to accounting.log.1 ... .5
-  CAPTURE, CAPTURE.meta          raw capture (--capture) and its sidecar, new files mode 0640
+  CAPTURE, CAPTURE.meta         raw capture (--capture) and its sidecar, new files mode 0640
   PATH.lock                     beside each output: the pid of the daemon using it; a second
                                 daemon on the same paths stops before touching anything
   Missing directories for the log, the socket and the capture are created, mode 0750.
@@ -288,6 +289,16 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
   app.add_option("--sim-churn", o.simulate.churn_hz, "Simulated domain creations per second")
       ->check(Within(0.0, limits::kMaxSimChurnHz));
 
+  // CLI11 opens the file before anything checks it: a FIFO or a device would block start-up.
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const std::string file = arg == "--config" && i + 1 < argc ? argv[i + 1]
+                             : arg.starts_with("--config=")    ? std::string(arg.substr(9))
+                                                               : std::string();
+    struct stat st {};
+    if (!file.empty() && ::stat(file.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      BadOption(fmt::format("--config: {} is not a regular file", file));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 #include "xenbaked/options.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -162,6 +163,12 @@ TEST_F(ConfigFile, ValuesOfEveryKindAreRead) {
   EXPECT_FALSE(o.disable_tracing_on_exit);
   EXPECT_EQ(o.simulate.speed, 2.5);
   EXPECT_EQ(o.history, 1000u);
+}
+
+TEST_F(ConfigFile, AFifoIsRefusedRatherThanWaitedOn) {
+  ASSERT_EQ(::mkfifo(run_.file.c_str(), 0600), 0);
+  EXPECT_NE(Rejection({"--config", run_.file}).find("not a regular file"), std::string::npos);
+  EXPECT_NE(Rejection({"--config=" + run_.file}).find("not a regular file"), std::string::npos);
 }
 
 TEST_F(ConfigFile, TheCommandLineWinsOverTheFile) {
