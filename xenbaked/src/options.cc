@@ -33,9 +33,9 @@ CLI::Validator Within(T lo, T hi, bool lo_exclusive = false) {
       [lo, hi, lo_exclusive, bounds](std::string& input) -> std::string {
         T value{};
         if (!CLI::detail::lexical_cast(input, value))
-          return fmt::format("'{}' is not a number", input);
+          return fmt::format("'{}' is not a number {}", input, bounds);
         if constexpr (std::is_floating_point_v<T>) {
-          if (!std::isfinite(value)) return fmt::format("'{}' is not a finite number", input);
+          if (!std::isfinite(value)) return fmt::format("'{}' is not a number {}", input, bounds);
         }
         const bool below = lo_exclusive ? !(value > lo) : value < lo;
         if (below || value > hi)
