@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "simulator/replay.h"
 #include "tracefmt/events.h"
@@ -173,7 +174,8 @@ uint64_t SimulatedHost::now_ns() const {
 }
 
 tracefmt::Status SimulatedHost::StartRealtime(double speed) {
-  if (!(speed > 0)) return MakeError(ErrorCode::kInvalidArgument, "speed must be positive");
+  if (!(speed > 0) || !std::isfinite(speed))
+    return MakeError(ErrorCode::kInvalidArgument, "speed must be positive and finite");
   std::lock_guard lock(runner_mutex_);
   if (runner_.joinable()) return MakeError(ErrorCode::kInvalidArgument, "already running");
   stop_ = false;
@@ -196,12 +198,17 @@ void SimulatedHost::RunRealtime(double speed) {
   const uint64_t sim_start = now_ns();
   // One millisecond of wall time per step: fine enough for a consumer's latency to matter.
   constexpr auto kTick = std::chrono::milliseconds(1);
+  // A step simulates at most a few ticks' worth. Where the host cannot simulate as fast as asked,
+  // simulated time falls behind the wall clock instead of each step growing with the backlog: a
+  // step holds the host's lock, and an unbounded one starved the consumer and made Stop wait.
+  const auto max_step_ns = static_cast<uint64_t>(4e6 * speed) + 1;
   std::unique_lock lock(runner_mutex_);
   while (!runner_cv_.wait_for(lock, kTick, [this] { return stop_; })) {
     const auto elapsed = std::chrono::duration<double, std::nano>(Clock::now() - wall_start);
     const auto target = sim_start + static_cast<uint64_t>(elapsed.count() * speed);
     std::lock_guard host_lock(mutex_);
-    if (target > workload_->now_ns()) workload_->AdvanceTo(target);
+    const uint64_t now = workload_->now_ns();
+    if (target > now) workload_->AdvanceTo(std::min(target, now + max_step_ns));
   }
 }
 

@@ -1,11 +1,14 @@
 #include "tracefmt/clock.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <fstream>
 #include <sstream>
+
+#include "new_file.h"
 
 namespace tracefmt {
 
@@ -21,21 +24,22 @@ std::string SidecarPath(const std::string& capture_path) {
 
 Status WriteCaptureMeta(const std::string& capture_path, const CaptureMeta& meta) {
   const std::string path = SidecarPath(capture_path);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return MakeSystemError(fmt::format("cannot create {}", tmp));
-    out << "# xenbaked capture metadata, version 1\n";
-    out << "cpu_khz " << meta.cpu_khz << "\n";
-    if (meta.tbuf_pages != 0) out << "tbuf_pages " << meta.tbuf_pages << "\n";
-    if (meta.event_mask != 0) out << fmt::format("event_mask {:#010x}\n", meta.event_mask);
-    if (!meta.producer.empty()) out << "producer " << meta.producer << "\n";
-    out.flush();
-    if (!out) return MakeSystemError(fmt::format("cannot write {}", tmp));
+  std::string text = "# xenbaked capture metadata, version 1\n";
+  text += fmt::format("cpu_khz {}\n", meta.cpu_khz);
+  if (meta.tbuf_pages != 0) text += fmt::format("tbuf_pages {}\n", meta.tbuf_pages);
+  if (meta.event_mask != 0) text += fmt::format("event_mask {:#010x}\n", meta.event_mask);
+  if (!meta.producer.empty()) text += fmt::format("producer {}\n", meta.producer);
+  // Written whole under a temporary name, then renamed: readers find the old sidecar or the new
+  // one, and a link at the path is replaced, never written through.
+  Result<NewFile> file = NewFileBeside(path, kOutputFileMode);
+  if (!file) return file.error();
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(file->fd(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeSystemError(fmt::format("cannot write {}", path));
+    done += static_cast<size_t>(n);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return MakeSystemError(fmt::format("cannot rename {} to {}", tmp, path));
-  return Status::Ok();
+  return file->RenameTo(path);
 }
 
 namespace {

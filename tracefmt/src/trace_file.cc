@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "new_file.h"
 #include "tracefmt/events.h"
 #include "tracefmt/record.h"
 
@@ -202,12 +203,24 @@ void TraceFileReader::Rewind() {
 // ---------------------------------------------------------------------------------------
 
 Result<TraceFileWriter> TraceFileWriter::Create(const std::string& path, bool append) {
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
-  const int fd = ::open(path.c_str(), flags, 0640);
-  if (fd < 0) return MakeSystemError(fmt::format("cannot create {}", path));
   TraceFileWriter w;
-  w.fd_ = fd;
   w.owns_fd_ = true;
+  if (!append) {
+    // A new file renamed over the path: an old capture (of whatever mode) or a link there is
+    // replaced, never truncated or written through.
+    Result<NewFile> file = NewFileBeside(path, kOutputFileMode);
+    if (!file) return file.error();
+    if (Status st = file->RenameTo(path); !st) return st.error();
+    w.fd_ = file->ReleaseFd();
+    return w;
+  }
+  w.fd_ =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, kOutputFileMode);
+  if (w.fd_ < 0) return MakeSystemError(fmt::format("cannot open {}", path));
+  struct stat st {};
+  if (::fstat(w.fd_, &st) != 0) return MakeSystemError(fmt::format("cannot stat {}", path));
+  if (!S_ISREG(st.st_mode))
+    return MakeError(ErrorCode::kInvalidArgument, fmt::format("{} is not a regular file", path));
   return w;
 }
 

@@ -1,5 +1,6 @@
-// xenbaked::Main: options, process set-up, the backend (Xen, or the simulator when there is no
-// hypervisor), the publishers, then the event loop until SIGTERM/SIGINT or --duration.
+// xenbaked::Main: options, the output locks, process set-up, the backend (Xen, or the simulator
+// when there is no hypervisor), the publishers, then the event loop until SIGTERM/SIGINT or
+// --duration.
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -11,6 +12,8 @@
 
 #include "simulator/simulated_host.h"
 #include "xenbaked/daemon.h"
+#include "xenbaked/instance_lock.h"
+#include "xenbaked/options.h"
 #include "xenbaked/options_exit.h"
 #include "xenbaked/publishers.h"
 #include "xenbaked/simulated_hypervisor.h"
@@ -61,6 +64,18 @@ int Main(int argc, char** argv) {
     return e.code;
   }
   Logger log(options.log_level, std::getenv("JOURNAL_STREAM") != nullptr);
+  for (const std::string& warning : OptionWarnings(options, ::geteuid() == 0))
+    log.Warn("{}", warning);
+  // Before anything at an output path is unlinked or replaced: one daemon per set of paths.
+  if (tracefmt::Status st = EnsureOutputDirectories(options); !st) {
+    log.Error("{}", st.error().Describe());
+    return 1;
+  }
+  tracefmt::Result<std::vector<InstanceLock>> locks = LockOutputs(options);
+  if (!locks) {
+    log.Error("{}", locks.error().Describe());
+    return 1;
+  }
   SetUpProcess(options, log);
 
   boost::asio::io_context io;
@@ -96,6 +111,13 @@ int Main(int argc, char** argv) {
     log.Error("physinfo: {}", physinfo.error().Describe());
     return 1;
   }
+  tracefmt::Result<std::vector<std::string>> cpu_warnings =
+      CheckCpuMask(options.cpu_mask, *physinfo);
+  if (!cpu_warnings) {
+    log.Error("{}", cpu_warnings.error().Describe());
+    return 2;
+  }
+  for (const std::string& warning : *cpu_warnings) log.Warn("{}", warning);
   if (auto endpoints = AddPublishers(daemon, io, options, *physinfo, log, RealtimeNs); !endpoints) {
     log.Error("{}", endpoints.error().Describe());
     return 1;

@@ -1,14 +1,136 @@
 // Command line and config file (CLI11): every option can also be given in the file named by
-// --config (TOML, or INI with [sections]), the command line winning.
+// --config (flat TOML, read strictly by ParseFlatConfig), the command line winning. Every value is
+// checked here, ranges after unit conversion included, so nothing past this point can overflow.
+#include "xenbaked/options.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "tracefmt/events.h"
+#include "xenbaked/config_file.h"
 #include "xenbaked/daemon.h"
 #include "xenbaked/options_exit.h"
 
 namespace xenbaked {
+namespace {
+
+// A range check with a short message ("must be from 1 to 604800"); CLI::Range prints its bounds
+// with std::to_string, 300 digits for a double's. Non-finite numbers never pass.
+template <typename T>
+CLI::Validator Within(T lo, T hi, bool lo_exclusive = false) {
+  const std::string bounds = lo_exclusive ? fmt::format("more than {} and at most {}", lo, hi)
+                                          : fmt::format("from {} to {}", lo, hi);
+  return CLI::Validator(
+      [lo, hi, lo_exclusive, bounds](std::string& input) -> std::string {
+        T value{};
+        if (!CLI::detail::lexical_cast(input, value))
+          return fmt::format("'{}' is not a number {}", input, bounds);
+        if constexpr (std::is_floating_point_v<T>) {
+          if (!std::isfinite(value)) return fmt::format("'{}' is not a number {}", input, bounds);
+        }
+        const bool below = lo_exclusive ? !(value > lo) : value < lo;
+        if (below || value > hi)
+          return fmt::format("{} is out of range: must be {}", input, bounds);
+        return {};
+      },
+      bounds);
+}
+
+// Where each key of the configuration file was set, for messages.
+struct ConfigLines {
+  std::string file;
+  std::map<std::string, size_t> line_of;
+};
+
+// CLI11's configuration reader replaced by ParseFlatConfig, plus a check of every key against the
+// options: CLI11's own reader skips lines it cannot parse and keys it does not know.
+class StrictConfig final : public CLI::Config {
+ public:
+  StrictConfig(const CLI::App& app, ConfigLines& lines) : app_(app), lines_(lines) {}
+
+  std::string to_config(const CLI::App* /*app*/, bool /*default_also*/, bool /*write_description*/,
+                        std::string /*prefix*/) const override {
+    return {};
+  }
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    const std::string file = app_.get_config_ptr()->as<std::string>();
+    std::string text(kMaxConfigBytes + 1, '\0');
+    input.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(input.gcount()));
+    auto entries = ParseFlatConfig(text, file);
+    if (!entries) throw CLI::ConfigError(entries.error().message);
+    std::vector<CLI::ConfigItem> items;
+    lines_.file = file;
+    for (ConfigEntry& entry : *entries) {
+      const CLI::Option* option = app_.get_option_no_throw("--" + entry.key);
+      if (option == nullptr || entry.key == "config" || entry.key == "help" ||
+          entry.key == "version")
+        throw CLI::ConfigError(fmt::format(
+            "{} line {}: '{}' is not an option of xenbaked (xenbaked --help lists them)", file,
+            entry.line, entry.key));
+      if (entry.is_array && option->get_items_expected_max() <= 1)
+        throw CLI::ConfigError(fmt::format("{} line {}: '{}' takes one value, not an array", file,
+                                           entry.line, entry.key));
+      lines_.line_of[entry.key] = entry.line;
+      CLI::ConfigItem& item = items.emplace_back();
+      item.name = entry.key;
+      item.inputs = std::move(entry.values);
+    }
+    return items;
+  }
+
+ private:
+  const CLI::App& app_;
+  ConfigLines& lines_;
+};
+
+// "--key: ..." about a key the file set (and the command line did not): says where.
+std::string WithConfigLine(std::string message, const ConfigLines& lines, int argc, char** argv) {
+  for (const auto& [key, line] : lines.line_of) {
+    const std::string flag = "--" + key;
+    if (!message.starts_with(flag + ":") && !message.starts_with(flag + " ")) continue;
+    bool on_command_line = false;
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view arg = argv[i];
+      if (arg == flag || arg.starts_with(flag + "=")) on_command_line = true;
+    }
+    if (!on_command_line) message += fmt::format(" (set in {} line {})", lines.file, line);
+  }
+  return message;
+}
+
+[[noreturn]] void BadOption(const std::string& message) {
+  std::fprintf(stderr, "%s\n", message.c_str());
+  throw OptionsExit{2};
+}
+
+bool IsIpAddress(const std::string& text) {
+  in6_addr v6{};
+  in_addr v4{};
+  return ::inet_pton(AF_INET, text.c_str(), &v4) == 1 ||
+         ::inet_pton(AF_INET6, text.c_str(), &v6) == 1;
+}
+
+bool IsLoopback(const std::string& text) {
+  in_addr v4{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, text.c_str(), &v6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+}
+
+}  // namespace
 
 std::optional<std::vector<uint32_t>> ParseCpuList(std::string_view text) {
   std::vector<uint32_t> out;
@@ -55,17 +177,21 @@ DaemonOptions ParseOptions(int argc, char** argv) {
   SIGHUP           rotate/reopen the accounting log
 
 FILES
-  /etc/xenbaked/xenbaked.conf   the packaged options (read with --config; TOML, key = option name)
+  /etc/xenbaked/xenbaked.conf   the packaged options (--config; flat TOML, key = option name)
   /dev/shm/NAME                 shared-memory snapshot (--shm-name), mode 0640; xenbake-top reads it
   /run/xenbaked/api.sock        JSON API socket (--socket), mode 0660, group --socket-group
   LOG-DIR/accounting.log        accounting log (--log-dir), rotated to accounting.log.1 ... .5
+  CAPTURE, CAPTURE.meta         raw capture (--capture) and its sidecar, new files mode 0640
+  PATH.lock                     beside each output: the pid of the daemon using it; a second
+                                daemon on the same paths stops before touching anything
   Missing directories for the log, the socket and the capture are created, mode 0750.
 
 EXIT STATUS
   0  stopped by a signal or --duration after the final drain
   1  start-up failed (no hypervisor access, tracing could not be enabled, an output could not
-     be opened); the reason is logged
-  2  bad command line or configuration
+     be opened, another xenbaked uses the same paths); the reason is logged
+  2  bad command line or configuration (the file's errors name its line), or a --cpu-mask
+     naming no CPU of this host
   3  ran, but writing the raw capture failed
 
 EXAMPLES
@@ -78,14 +204,18 @@ EXAMPLES
 See also xenbake-top, xenbake-report, xenbake-account. The socket API and metrics are
 described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acctlog.md.)");
   app.set_version_flag("--version", std::string("xenbaked ") + XENBAKED_VERSION);
-  app.set_config("--config", "", "Read options from this TOML/INI file (command line wins)");
+  app.set_config("--config", "",
+                 "Read options from this file: flat TOML, key = value lines (command line wins)");
+  ConfigLines config_lines;
+  app.config_formatter(std::make_shared<StrictConfig>(app, config_lines));
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.option_defaults()->always_capture_default();
 
   std::string initial = "discard";
   std::string level = "info";
   app.add_option("--pages", o.pages_per_cpu,
                  "Trace buffer size in 4 KiB pages per CPU (Xen sets it once per boot)")
-      ->check(CLI::Range(1u, 65535u));
+      ->check(Within(1u, 65535u));
   app.add_option(
       "--event-mask", o.event_mask,
       "Event classes to trace (gen,sched,dom0op,hvm,mem,pv,shadow,hw,all) or a hex mask");
@@ -97,17 +227,19 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
                "Leave tracing on at exit (default: disable it, then drain everything once more)");
   app.add_option("--backstop-ms", o.backstop_ms,
                  "Drain every CPU at least this often, in ms (idle CPUs never interrupt)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{60000}));
+      ->check(Within(uint64_t{1}, uint64_t{60000}));
   app.add_option("--budget-kib", o.budget_kib,
                  "Drain at most this many KiB per CPU per pass (no CPU starves the others)")
-      ->check(CLI::Range(1u, 1u << 20));
+      ->check(Within(1u, 1u << 20));
   app.add_option("--interval-ms", o.interval_ms, "Publication interval in ms")
-      ->check(CLI::Range(uint64_t{10}, uint64_t{3600000}));
-  app.add_option("--windows", o.windows_s, "Accounting window lengths in seconds, comma-separated")
-      ->delimiter(',');
+      ->check(Within(uint64_t{10}, uint64_t{3600000}));
+  app.add_option("--windows", o.windows_s,
+                 "Accounting window lengths in seconds, comma-separated (1 s to a week each)")
+      ->delimiter(',')
+      ->check(Within(uint64_t{1}, limits::kMaxWindowSeconds));
   app.add_option("--history", o.history,
                  "Closed windows kept per length (memory grows with domains x vCPUs x this)")
-      ->check(CLI::Range(1u, 100000u));
+      ->check(Within(1u, 100000u));
   app.add_option("--shm-name", o.shm_name,
                  "Shared-memory snapshot name, /dev/shm/NAME (default: off)");
   app.add_option("--socket", o.socket_path,
@@ -117,7 +249,7 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
   int metrics_port = -1;
   app.add_option("--metrics-port", metrics_port,
                  "Serve Prometheus metrics on this TCP port (default: off; 0 = any free port)")
-      ->check(CLI::Range(0, 65535))
+      ->check(Within(0, 65535))
       ->default_str("off");
   app.add_option("--metrics-address", o.metrics_address,
                  "Address the metrics endpoint binds (keep it local: no authentication)");
@@ -134,33 +266,46 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
                "Lock all memory (mlockall) so draining never waits for a page-in");
   app.add_option("--rt-priority", o.rt_priority,
                  "Run SCHED_FIFO at this priority, 1-99 (default 0: off)")
-      ->check(CLI::Range(0, 99));
-  app.add_option("--nice", o.nice, "Nice value of the process")->check(CLI::Range(-20, 19));
+      ->check(Within(0, 99));
+  app.add_option("--nice", o.nice, "Nice value of the process")->check(Within(-20, 19));
   app.add_option("--duration", o.duration_s,
                  "Run this many seconds, then exit as on SIGTERM (default 0: until a signal)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(Within(0.0, limits::kMaxDurationSeconds));
   app.add_option("--backend", o.backend,
                  "Hypervisor backend: auto (xen when /dev/xen/privcmd exists), xen or simulate")
       ->check(CLI::IsMember({"auto", "xen", "simulate"}));
   bool simulate = false;
   app.add_flag("--simulate", simulate, "Same as --backend simulate");
   app.add_option("--sim-cpus", o.simulate.cpus, "Simulated physical CPUs")
-      ->check(CLI::Range(1u, 4096u));
+      ->check(Within(1u, 4096u));
   app.add_option("--sim-domains", o.simulate.domains, "Simulated domains (Domain-0 included)")
-      ->check(CLI::Range(1u, 32000u));
+      ->check(Within(1u, 32000u));
   app.add_option("--sim-vcpus", o.simulate.vcpus, "vCPUs per simulated domain")
-      ->check(CLI::Range(1u, 512u));
-  app.add_option("--sim-speed", o.simulate.speed, "Simulated seconds per wall-clock second")
-      ->check(CLI::PositiveNumber);
+      ->check(Within(1u, 512u));
+  app.add_option("--sim-speed", o.simulate.speed,
+                 "Simulated seconds per wall-clock second (at most 100)")
+      ->check(Within(0.0, limits::kMaxSimSpeed, /*lo_exclusive=*/true));
   app.add_option("--sim-seed", o.simulate.seed, "Simulator random seed");
   app.add_option("--sim-churn", o.simulate.churn_hz, "Simulated domain creations per second")
-      ->check(CLI::NonNegativeNumber);
+      ->check(Within(0.0, limits::kMaxSimChurnHz));
 
+  // CLI11 opens the file before anything checks it: a FIFO or a device would block start-up.
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const std::string file = arg == "--config" && i + 1 < argc ? argv[i + 1]
+                             : arg.starts_with("--config=")    ? std::string(arg.substr(9))
+                                                               : std::string();
+    struct stat st {};
+    if (!file.empty() && ::stat(file.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      BadOption(fmt::format("--config: {} is not a regular file", file));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; every usage or configuration error exits 2.
-    throw OptionsExit{app.exit(e) == 0 ? 0 : 2};
+    if (e.get_exit_code() == 0) throw OptionsExit{app.exit(e)};
+    BadOption(WithConfigLine(e.what(), config_lines, argc, argv) +
+              "\nRun with --help for more information.");
   }
   if (simulate) o.backend = "simulate";
   if (metrics_port >= 0) o.metrics_port = static_cast<uint16_t>(metrics_port);
@@ -176,12 +321,61 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
                  o.cpu_mask.c_str());
     throw OptionsExit{2};
   }
-  for (uint64_t w : o.windows_s)
-    if (w == 0) {
-      std::fprintf(stderr, "--windows: lengths must be positive\n");
-      throw OptionsExit{2};
-    }
+  if (o.windows_s.empty() || o.windows_s.size() > limits::kMaxWindowLengths)
+    BadOption(fmt::format("--windows: give 1 to {} window lengths", limits::kMaxWindowLengths));
+  if (o.socket_path.size() > limits::kMaxSocketPathBytes)
+    BadOption(
+        fmt::format("--socket: the path is {} bytes long; a Unix socket's can have at most {}",
+                    o.socket_path.size(), limits::kMaxSocketPathBytes));
+  if (!o.socket_path.empty() && o.socket_path.ends_with('/'))
+    BadOption(fmt::format("--socket: '{}' names a directory, not a socket", o.socket_path));
+  if (!IsIpAddress(o.metrics_address))
+    BadOption(
+        fmt::format("--metrics-address: '{}' is not an IPv4 or IPv6 address", o.metrics_address));
   return o;
+}
+
+std::vector<std::string> OptionWarnings(const DaemonOptions& o, bool running_as_root) {
+  std::vector<std::string> warnings;
+  // Time is accounted from runstate changes (SCHED_MIN); without them every domain shows 0.
+  if (const std::optional<uint32_t> mask = tracefmt::ParseEventMask(o.event_mask);
+      mask && !tracefmt::EventMaskAdmits(*mask, tracefmt::ev::kRunstateChange))
+    warnings.push_back(fmt::format(
+        "--event-mask {} traces no runstate changes (class sched): NOTHING IS ACCOUNTED, every "
+        "domain will show 0% CPU; add sched to the mask",
+        o.event_mask));
+  if (o.metrics_port && !IsLoopback(o.metrics_address))
+    warnings.push_back(fmt::format(
+        "--metrics-address {}: the metrics endpoint is reachable beyond this host and has no "
+        "authentication",
+        o.metrics_address));
+  if (!o.socket_path.empty() && o.socket_group.empty() && running_as_root)
+    warnings.push_back(fmt::format(
+        "--socket {} without --socket-group: the socket is root's alone (mode 0660, group "
+        "root); give --socket-group for other users' tools (xenbake-top)",
+        o.socket_path));
+  return warnings;
+}
+
+tracefmt::Result<std::vector<std::string>> CheckCpuMask(const std::string& cpu_mask,
+                                                        const PhysInfo& host) {
+  std::vector<std::string> warnings;
+  const std::optional<std::vector<uint32_t>> cpus = ParseCpuList(cpu_mask);
+  if (!cpus || cpus->empty()) return warnings;  // "all" (a bad list never gets past ParseOptions)
+  std::vector<uint32_t> missing;
+  for (uint32_t cpu : *cpus)
+    if (cpu > host.max_cpu_id) missing.push_back(cpu);
+  if (missing.size() == cpus->size())
+    return tracefmt::MakeError(
+        tracefmt::ErrorCode::kInvalidArgument,
+        fmt::format("--cpu-mask {}: none of these CPUs exists (this host's CPU ids are 0-{}), "
+                    "nothing would be traced",
+                    cpu_mask, host.max_cpu_id));
+  if (!missing.empty())
+    warnings.push_back(fmt::format(
+        "--cpu-mask {}: CPU(s) {} do not exist on this host (CPU ids 0-{}); tracing the others",
+        cpu_mask, fmt::join(missing, ","), host.max_cpu_id));
+  return warnings;
 }
 
 }  // namespace xenbaked

@@ -1,5 +1,6 @@
 #include "xenbaked/publishers.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include "xenbaked/publish/api_server.h"
 #include "xenbaked/publish/metrics.h"
 #include "xenbaked/publish/snapshot_writer.h"
+#include "xenbaked/publish/unique_fd.h"
 
 namespace xenbaked {
 namespace {
@@ -141,31 +143,88 @@ tracefmt::Result<gid_t> ResolveGroup(std::string_view text) {
   return found->gr_gid;
 }
 
+namespace {
+
+// Opens the directory `name` in `parent_fd` without following a symbolic link at `name`.
+int OpenDirectoryAt(int parent_fd, const std::string& name, int access) {
+  return ::openat(parent_fd, name.c_str(), access | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+// Why `name` in `parent_fd` could not be opened as a directory, in words.
+tracefmt::Error NotADirectory(int parent_fd, const std::string& name, const std::string& path) {
+  const int err = errno;
+  struct stat st {};
+  if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode))
+      return tracefmt::MakeError(
+          tracefmt::ErrorCode::kInvalidArgument,
+          fmt::format("{} is a symbolic link: refused (give the directory it points to)", path));
+    if (!S_ISDIR(st.st_mode))
+      return tracefmt::MakeError(tracefmt::ErrorCode::kInvalidArgument,
+                                 fmt::format("{} exists and is not a directory", path));
+  }
+  errno = err;
+  return tracefmt::MakeSystemError(fmt::format("cannot open directory {}", path));
+}
+
+// `e` with the output and its path in front: "socket /run/x/api.sock: ...".
+tracefmt::Error InContext(std::string_view what, const std::string& path,
+                          const tracefmt::Error& e) {
+  tracefmt::Error out = e;
+  out.message = fmt::format("{} {}: {}", what, path, e.message);
+  return out;
+}
+
+}  // namespace
+
+// Walks the path one component at a time through directory descriptors, so that what is made,
+// chmod-ed and chown-ed is the directory opened, never what a path names a moment later. A
+// symbolic link is followed only where it leads to a directory that existed and the link belongs
+// to root or to this user (/var/run -> /run); the directory asked for is never a link.
 tracefmt::Status EnsureDirectory(const std::string& dir, mode_t mode, std::optional<gid_t> group) {
   if (dir.empty()) return {};
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return {};
-    return tracefmt::MakeError(tracefmt::ErrorCode::kInvalidArgument,
-                               fmt::format("{} exists and is not a directory", dir));
+  std::vector<std::string> parts;
+  for (size_t start = 0; start < dir.size();) {
+    size_t end = dir.find('/', start);
+    if (end == std::string::npos) end = dir.size();
+    if (end > start && dir.compare(start, end - start, ".") != 0)
+      parts.push_back(dir.substr(start, end - start));
+    start = end + 1;
   }
-  if (errno != ENOENT)
-    return tracefmt::MakeSystemError(fmt::format("cannot look at directory {}", dir));
-  // Parents first ("a/b/c": "a", then "a/b"), each with the same mode.
-  const size_t slash = dir.find_last_not_of('/') == std::string::npos
-                           ? std::string::npos
-                           : dir.rfind('/', dir.find_last_not_of('/'));
-  if (slash != std::string::npos && slash > 0)
-    if (tracefmt::Status st_parent = EnsureDirectory(dir.substr(0, slash), mode, group); !st_parent)
-      return st_parent;
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
-    return tracefmt::MakeSystemError(fmt::format("cannot create directory {}", dir));
-  // mkdir's mode passes through the umask; the directory gets exactly `mode`.
-  if (::chmod(dir.c_str(), mode) != 0)
-    return tracefmt::MakeSystemError(fmt::format("cannot set the mode of directory {}", dir));
-  if (group && ::chown(dir.c_str(), static_cast<uid_t>(-1), *group) != 0)
-    return tracefmt::MakeSystemError(
-        fmt::format("cannot give directory {} the group {}", dir, *group));
+  publish::UniqueFd at(::open(dir.starts_with('/') ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!at) return tracefmt::MakeSystemError(fmt::format("cannot open the parent of {}", dir));
+  std::string walked = dir.starts_with('/') ? "" : ".";
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& name = parts[i];
+    walked += "/" + name;
+    const bool last = i + 1 == parts.size();
+    publish::UniqueFd next(OpenDirectoryAt(at.get(), name, O_PATH));
+    bool created = false;
+    if (!next && errno == ENOENT) {
+      if (::mkdirat(at.get(), name.c_str(), mode) != 0 && errno != EEXIST)
+        return tracefmt::MakeSystemError(fmt::format("cannot create directory {}", walked));
+      created = true;
+      next.Reset(OpenDirectoryAt(at.get(), name, O_RDONLY));
+    }
+    if (!next && !last && (errno == ELOOP || errno == ENOTDIR)) {
+      // An existing link on the way: trusted when root or this user made it.
+      struct stat link {};
+      if (::fstatat(at.get(), name.c_str(), &link, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(link.st_mode) && (link.st_uid == 0 || link.st_uid == ::geteuid()))
+        next.Reset(::openat(at.get(), name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    }
+    if (!next) return NotADirectory(at.get(), name, walked);
+    if (created) {
+      // mkdir's mode passes through the umask; the directory gets exactly `mode`.
+      if (::fchmod(next.get(), mode) != 0)
+        return tracefmt::MakeSystemError(
+            fmt::format("cannot set the mode of directory {}", walked));
+      if (group && ::fchown(next.get(), static_cast<uid_t>(-1), *group) != 0)
+        return tracefmt::MakeSystemError(
+            fmt::format("cannot give directory {} the group {}", walked, *group));
+    }
+    at = std::move(next);
+  }
   return {};
 }
 
@@ -176,46 +235,65 @@ tracefmt::Status EnsureParentDirectory(const std::string& path, mode_t mode,
   return EnsureDirectory(path.substr(0, slash), mode, group);
 }
 
+std::string SnapshotPath(const std::string& shm_name) {
+  return shm_name.starts_with("/dev/") ? shm_name : "/dev/shm/" + shm_name;
+}
+
+std::string AccountingLogPath(const std::string& log_dir) {
+  return log_dir + "/accounting.log";
+}
+
+tracefmt::Status EnsureOutputDirectories(const DaemonOptions& options) {
+  if (!options.capture_path.empty())
+    if (tracefmt::Status st = EnsureParentDirectory(options.capture_path); !st)
+      return InContext("raw capture", options.capture_path, st.error());
+  if (!options.log_dir.empty())
+    if (tracefmt::Status st = EnsureDirectory(options.log_dir); !st)
+      return InContext("log directory", options.log_dir, st.error());
+  if (!options.socket_path.empty()) {
+    std::optional<gid_t> group;
+    if (!options.socket_group.empty()) {
+      auto gid = ResolveGroup(options.socket_group);
+      if (!gid) return InContext("--socket-group", options.socket_group, gid.error());
+      group = *gid;
+    }
+    // The group must be able to reach the socket: a directory made here is theirs to enter.
+    if (tracefmt::Status st = EnsureParentDirectory(options.socket_path, 0750, group); !st)
+      return InContext("socket", options.socket_path, st.error());
+  }
+  return {};
+}
+
 tracefmt::Result<PublisherEndpoints> AddPublishers(Daemon& daemon, boost::asio::io_context& io,
                                                    const DaemonOptions& options,
                                                    const PhysInfo& physinfo, Logger& log,
                                                    std::function<uint64_t()> realtime_ns) {
   using tracefmt::MakeError;
-  auto in_context = [](std::string_view what, const std::string& path, const tracefmt::Error& e) {
-    tracefmt::Error out = e;
-    out.message = fmt::format("{} {}: {}", what, path, e.message);
-    return out;
-  };
   PublisherEndpoints endpoints;
 
   // The raw capture is opened by the drain loop; only its directory is made here.
-  if (!options.capture_path.empty())
-    if (tracefmt::Status st = EnsureParentDirectory(options.capture_path); !st)
-      return in_context("raw capture", options.capture_path, st.error());
+  if (tracefmt::Status st = EnsureOutputDirectories(options); !st) return st.error();
 
   if (!options.log_dir.empty()) {
-    if (tracefmt::Status st = EnsureDirectory(options.log_dir); !st)
-      return in_context("log directory", options.log_dir, st.error());
     char hostname[256] = {};
     ::gethostname(hostname, sizeof hostname - 1);
     publish::AccountingLogConfig lc;
-    lc.path = options.log_dir + "/accounting.log";
+    lc.path = AccountingLogPath(options.log_dir);
     lc.cpu_khz = physinfo.cpu_khz;
     lc.host = hostname;
     lc.run = publish::RunStartRecord(realtime_ns());
     lc.warn = [&log](const std::string& message) { log.Warn("{}", message); };
     auto acct_log = publish::AccountingLog::Open(lc, realtime_ns);
-    if (!acct_log) return in_context("accounting log", lc.path, acct_log.error());
+    if (!acct_log) return InContext("accounting log", lc.path, acct_log.error());
     endpoints.accounting_log_path = lc.path;
     daemon.AddPublisher(std::make_unique<AccountingLogPublisher>(std::move(*acct_log)));
   }
 
   if (!options.shm_name.empty()) {
     publish::SnapshotWriterConfig sc;
-    sc.path =
-        options.shm_name.starts_with("/dev/") ? options.shm_name : "/dev/shm/" + options.shm_name;
+    sc.path = SnapshotPath(options.shm_name);
     auto writer = publish::SnapshotWriter::Create(sc);
-    if (!writer) return in_context("shared-memory snapshot", sc.path, writer.error());
+    if (!writer) return InContext("shared-memory snapshot", sc.path, writer.error());
     endpoints.snapshot_path = sc.path;
     daemon.AddPublisher(std::make_unique<SnapshotPublisher>(std::move(*writer)));
   }
@@ -225,14 +303,11 @@ tracefmt::Result<PublisherEndpoints> AddPublishers(Daemon& daemon, boost::asio::
     ac.path = options.socket_path;
     if (!options.socket_group.empty()) {
       auto gid = ResolveGroup(options.socket_group);
-      if (!gid) return in_context("--socket-group", options.socket_group, gid.error());
+      if (!gid) return InContext("--socket-group", options.socket_group, gid.error());
       ac.group = *gid;
     }
-    // The group must be able to reach the socket: a directory made here is theirs to enter.
-    if (tracefmt::Status st = EnsureParentDirectory(ac.path, 0750, ac.group); !st)
-      return in_context("socket", ac.path, st.error());
     auto server = publish::ApiServer::Start(io, ac);
-    if (!server) return in_context("socket", ac.path, server.error());
+    if (!server) return InContext("socket", ac.path, server.error());
     endpoints.socket_path = ac.path;
     log.Info("JSON API on {}", ac.path);
     daemon.AddPublisher(std::make_unique<ApiPublisher>(std::move(*server)));
@@ -244,8 +319,8 @@ tracefmt::Result<PublisherEndpoints> AddPublishers(Daemon& daemon, boost::asio::
     mc.port = *options.metrics_port;
     auto server = publish::MetricsServer::Start(io, mc);
     if (!server)
-      return in_context("metrics endpoint", fmt::format("{}:{}", mc.address, mc.port),
-                        server.error());
+      return InContext("metrics endpoint", fmt::format("{}:{}", mc.address, mc.port),
+                       server.error());
     endpoints.metrics_port = (*server)->port();
     log.Info("Prometheus metrics on http://{}:{}/metrics", mc.address, (*server)->port());
     daemon.AddPublisher(std::make_unique<MetricsPublisher>(std::move(*server)));

@@ -1,9 +1,12 @@
 #include "tracefmt/clock.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include "test_util.h"
 
@@ -84,6 +87,43 @@ TEST_F(SidecarTest, OptionWinsOverSidecarWhichWinsOverNothing) {
   WriteSidecar("cpu_khz 2000000\n");
   EXPECT_EQ(*ResolveCpuKhz(0, capture_), 2000000u);
   EXPECT_EQ(*ResolveCpuKhz(3000000, capture_), 3000000u);
+}
+
+CaptureMeta MetaAt1MHz() {
+  CaptureMeta meta;
+  meta.cpu_khz = 1000;
+  return meta;
+}
+
+// As root, a link planted at the sidecar's path (or at the temporary name it used to be written
+// under) must not redirect the write: the sidecar replaces the link, the target is untouched.
+TEST_F(SidecarTest, ALinkAtTheSidecarPathIsReplacedNotWrittenThrough) {
+  const std::string victim = testing::TempPath("sidecar-victim");
+  std::ofstream(victim) << "precious";
+  const std::string sidecar = SidecarPath(capture_);
+  std::remove(sidecar.c_str());
+  std::remove((sidecar + ".tmp").c_str());
+  ASSERT_EQ(::symlink(victim.c_str(), sidecar.c_str()), 0);
+  ASSERT_EQ(::symlink(victim.c_str(), (sidecar + ".tmp").c_str()), 0);
+  ASSERT_TRUE(WriteCaptureMeta(capture_, MetaAt1MHz()).ok());
+  std::ifstream in(victim);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "precious");
+  struct stat st {};
+  ASSERT_EQ(::lstat(sidecar.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  std::remove((sidecar + ".tmp").c_str());
+  std::remove(victim.c_str());
+}
+
+// The sidecar has the capture's mode, 0640, not whatever the umask lets through.
+TEST_F(SidecarTest, TheSidecarIsMode0640WhateverTheUmask) {
+  const mode_t old_umask = ::umask(0);
+  const Status written = WriteCaptureMeta(capture_, MetaAt1MHz());
+  ::umask(old_umask);
+  ASSERT_TRUE(written.ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(SidecarPath(capture_).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
 }
 
 }  // namespace

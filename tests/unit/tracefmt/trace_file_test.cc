@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "test_util.h"
 #include "tracefmt/events.h"
@@ -246,6 +249,78 @@ TEST(TraceFileWriterTest, AppendAddsChunks) {
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_EQ(chunks[1].cpu, 1u);
   std::remove(path.c_str());
+}
+
+// The umask of the test process set for one scope (0: every mode bit would pass).
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(mode_t mask) : old_(::umask(mask)) {}
+  ~ScopedUmask() { ::umask(old_); }
+
+ private:
+  mode_t old_;
+};
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode;
+}
+
+std::string ContentsOf(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// As root, a link planted at the capture path must not make the daemon write, truncate or chmod
+// the file it points to: the capture replaces the link.
+TEST(TraceFileWriterTest, ALinkAtThePathIsReplacedNotWrittenThrough) {
+  const std::string victim = testing::TempPath("victim");
+  const std::string path = testing::TempPath("linked.xt");
+  std::ofstream(victim) << "precious";
+  ::chmod(victim.c_str(), 0600);
+  std::remove(path.c_str());
+  ASSERT_EQ(::symlink(victim.c_str(), path.c_str()), 0);
+  auto w = TraceFileWriter::Create(path);
+  ASSERT_TRUE(w.ok()) << w.error().Describe();
+  ASSERT_TRUE(w->WriteChunk(0, testing::EncodeAll({Rec(ev::kWake, 1, {0, 1})})).ok());
+  EXPECT_EQ(ContentsOf(victim), "precious");
+  EXPECT_EQ(ModeOf(victim) & 07777, 0600u);
+  EXPECT_TRUE(S_ISREG(ModeOf(path)));
+  std::remove(path.c_str());
+  std::remove(victim.c_str());
+}
+
+// The capture is 0640 whatever the umask, and an old capture of another mode is replaced by a
+// new 0640 file rather than truncated in place with its old mode.
+TEST(TraceFileWriterTest, TheCaptureIsMode0640WhateverTheUmaskOrAnOldFile) {
+  const ScopedUmask open_umask(0);
+  const std::string path = testing::TempPath("modes.xt");
+  std::remove(path.c_str());
+  {
+    auto fresh = TraceFileWriter::Create(path);
+    ASSERT_TRUE(fresh.ok()) << fresh.error().Describe();
+  }
+  EXPECT_EQ(ModeOf(path) & 07777, 0640u);
+  ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
+  {
+    auto reused = TraceFileWriter::Create(path);
+    ASSERT_TRUE(reused.ok()) << reused.error().Describe();
+  }
+  EXPECT_EQ(ModeOf(path) & 07777, 0640u);
+  std::remove(path.c_str());
+}
+
+TEST(TraceFileWriterTest, AppendRefusesALink) {
+  const std::string victim = testing::TempPath("append-victim");
+  const std::string path = testing::TempPath("append-linked.xt");
+  std::ofstream(victim) << "precious";
+  std::remove(path.c_str());
+  ASSERT_EQ(::symlink(victim.c_str(), path.c_str()), 0);
+  EXPECT_FALSE(TraceFileWriter::Create(path, /*append=*/true).ok());
+  EXPECT_EQ(ContentsOf(victim), "precious");
+  std::remove(path.c_str());
+  std::remove(victim.c_str());
 }
 
 }  // namespace

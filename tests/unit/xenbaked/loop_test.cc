@@ -1,6 +1,7 @@
 // The drain loop against a fake hypervisor: time is a ManualScheduler, the io_context is polled,
 // nothing sleeps.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -335,14 +336,24 @@ TEST_F(DrainLoopTest, RawCaptureRoundTripsThroughTheReader) {
 TEST_F(DrainLoopTest, FullDiskCaptureErrorsAreCountedAndDrainingGoesOn) {
   TempDir dir;
   const std::string path = dir / "capture.xentrace";
-  std::filesystem::create_symlink("/dev/full", path);  // the sidecar stays in `dir`
   StartLoop([&](DrainLoopOptions& o) { o.capture_path = path; });
+  // From here every write to the capture fails as on a full disk: a file size limit of 0 bytes
+  // (SIGXFSZ ignored, so the write returns EFBIG). The capture is never written through a link
+  // (to /dev/full, say), so the limit stands in for the device.
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit no_growth = old_limit;
+  no_growth.rlim_cur = 0;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &no_growth), 0);
   Fill(0, 10, 1000);
   Fill(1, 10, 1000);
   loop_->DrainNow();
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  ::signal(SIGXFSZ, old_handler);
   EXPECT_EQ(loop_->health().capture_errors, 2u);
   EXPECT_EQ(loop_->health().capture_chunks_lost, 2u);
-  EXPECT_NE(loop_->health().capture_last_error.find("No space"), std::string::npos)
+  EXPECT_NE(loop_->health().capture_last_error.find("too large"), std::string::npos)
       << loop_->health().capture_last_error;
   loop_->Stop();
   EXPECT_EQ(sink_.records.size(), 20u);

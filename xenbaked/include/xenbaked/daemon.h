@@ -73,7 +73,7 @@ struct DaemonOptions {
   SimulateOptions simulate;
 };
 
-// Parses argv (and --config FILE, TOML or INI). Throws only for --help/--version/bad options,
+// Parses argv (and --config FILE, flat TOML). Throws only for --help/--version/bad options,
 // which Main turns into an exit code; tests use it to check option handling.
 DaemonOptions ParseOptions(int argc, char** argv);
 

@@ -50,11 +50,22 @@ tracefmt::Result<PublisherEndpoints> AddPublishers(Daemon& daemon, boost::asio::
 
 // `dir` and any missing parents, created with `mode` (existing ones are left as they are); with
 // `group`, a directory this call creates gets that group. An error says which directory and why.
+// Made and owned through descriptors (mkdirat, fchmod, fchown); `dir` itself must not be a
+// symbolic link, and a link on the way to it is followed only when root or this user owns it.
 tracefmt::Status EnsureDirectory(const std::string& dir, mode_t mode = 0750,
                                  std::optional<gid_t> group = std::nullopt);
 // EnsureDirectory of the directory part of `path` ("" or "/" when there is none: nothing to do).
 tracefmt::Status EnsureParentDirectory(const std::string& path, mode_t mode = 0750,
                                        std::optional<gid_t> group = std::nullopt);
+
+// The directories of every configured output (the capture's, the log directory, the socket's,
+// owned by --socket-group), made when missing. AddPublishers calls it; Main first, to lock.
+tracefmt::Status EnsureOutputDirectories(const DaemonOptions& options);
+
+// Where the outputs named by the options live: /dev/shm/NAME (or NAME when it is under /dev/),
+// LOG-DIR/accounting.log.
+std::string SnapshotPath(const std::string& shm_name);
+std::string AccountingLogPath(const std::string& log_dir);
 
 // A group given by name ("xenbaked") or number ("4244").
 tracefmt::Result<gid_t> ResolveGroup(std::string_view name_or_gid);
