@@ -1,5 +1,6 @@
 // The accounting log format (tracefmt/acctlog.h): round trip, damage at every byte, unfinished
 // tails, version rules.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -14,7 +15,7 @@ AcctDomainRecord SampleDomain(uint32_t domid) {
   d.domid = domid;
   d.vcpus = 4;
   d.instance = 7;
-  d.name = "guest-" + std::to_string(domid);
+  d.name = fmt::format("guest-{}", domid);
   d.window_start_ns = 1'000'000'000;
   d.window_end_ns = 2'000'000'000;
   d.realtime_end_ns = 1'700'000'000'000'000'000;
