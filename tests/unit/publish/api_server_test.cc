@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -517,6 +518,38 @@ TEST(ApiServerThreaded, ServesOnItsOwnThreadWhilePublicationsArriveFromAnother) 
   EXPECT_FALSE(WaitLine(subscriber));
   EXPECT_TRUE(subscriber.eof());
   server.reset();
+}
+
+// The daemon may run SCHED_FIFO (--rt-priority), which new threads inherit; the server's thread
+// must not serve clients at the drain's priority. SCHED_BATCH stands in for it here: any thread
+// may take it without privilege, and it is inherited the same way.
+TEST(ApiServerThreaded, TheServersThreadDoesNotInheritTheDaemonsSchedulingPolicy) {
+  const sched_param zero{};
+  ASSERT_EQ(::sched_setscheduler(0, SCHED_BATCH, &zero), 0);
+  TempDir dir;
+  boost::asio::io_context unused;
+  ApiServerConfig config;
+  config.path = dir.File("api.sock");
+  auto server = ApiServer::Start(unused, config);
+  ASSERT_TRUE(server) << server.error().Describe();
+  // Once it has answered, the server's thread has run its start.
+  TestClient client(config.path);
+  client.Send(R"({"cmd":"health"})"
+              "\n");
+  ASSERT_TRUE(WaitLine(client));
+  const pid_t self = ::gettid();
+  int others = 0;
+  bool all_normal = true;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    const pid_t tid = std::stoi(task.path().filename().string());
+    if (tid == self) continue;
+    ++others;
+    all_normal = all_normal && ::sched_getscheduler(tid) == SCHED_OTHER;
+  }
+  (*server)->Stop();
+  EXPECT_EQ(::sched_setscheduler(0, SCHED_OTHER, &zero), 0);
+  EXPECT_GT(others, 0);
+  EXPECT_TRUE(all_normal);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "xenbaked/publish/api_server.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -362,6 +364,10 @@ tracefmt::Status ApiServerImpl::Listen() {
   if (own_io_) {
     work_.emplace(own_io_->get_executor());
     thread_ = std::thread([io = own_io_.get(), shared = shared_] {
+      // Threads inherit the daemon's SCHED_FIFO (--rt-priority): serving clients must never
+      // compete with the drain at its priority. Lowering one's own policy needs no privilege.
+      const sched_param normal{};
+      ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &normal);
       // Handlers contain their own errors; should one still throw, the server goes on serving.
       for (;;) {
         try {
