@@ -16,7 +16,8 @@
 //
 // The server runs on a thread of its own with its own io_context (own_thread, the default):
 // accepting, reading, answering and writing never run on the daemon's drain thread. Publish()
-// only copies the figures into an immutable frame and hands it over; the server's thread renders.
+// only copies the figures into an immutable frame and hands it over; the server's thread renders,
+// at normal priority even in a SCHED_FIFO daemon.
 // With own_thread = false it runs on the io_context given to Start, driven by the caller (tests).
 //
 // Nothing a client does can delay the daemon or lock other clients out: every write is
