@@ -18,13 +18,21 @@ elif ! grep -q '^XENBAKED_FUZZ:BOOL=ON' "$build/CMakeCache.txt"; then
 fi
 targets=(trace_decoder_fuzzer)
 targets+=(acctlog_report_fuzzer)
+targets+=(api_request_fuzzer)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/crashes"
+# Each target's committed seeds: trace files for the decoders, request lines for the API.
+seeds() {
+  case "$1" in
+    api_request_fuzzer) echo "$root/tests/data/api_requests" ;;
+    *) echo "$root/tests/data/slices $root/tests/data/broken" ;;
+  esac
+}
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t"
   mkdir -p "$corpus"
   echo "fuzz: $t for ${seconds}s"
   "$build/tests/fuzz/$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
     -artifact_prefix="$build/crashes/$t-" -print_final_stats=1 \
-    "$corpus" "$root/tests/data/slices" "$root/tests/data/broken" 2>&1 | tail -n 12
+    "$corpus" $(seeds "$t") 2>&1 | tail -n 12
 done

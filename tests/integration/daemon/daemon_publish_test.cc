@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -91,6 +92,12 @@ class Client {
     return line;
   }
   const std::string& received() const { return in_; }
+  // Waits at most `ms` for something to read: the socket API answers from a thread of its own,
+  // not from the loop the test steps.
+  void WaitReadable(int ms) {
+    pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+    ::poll(&p, 1, ms);
+  }
 
  private:
   int fd_ = -1;
@@ -146,6 +153,7 @@ class DaemonPublishTest : public ::testing::Test {
     for (int i = 0; i < 500; ++i) {
       if (auto line = client.Line()) return json::parse(*line);
       Step();
+      client.WaitReadable(5);
     }
     return std::nullopt;
   }

@@ -107,14 +107,29 @@ TEST(Metrics, EscapesLabelValues) {
   EXPECT_EQ(EscapeLabelValue("a\nb"), "a\\nb");
 }
 
-// GETs `target` from 127.0.0.1:port while the server runs on `io`; returns the whole response.
-std::string HttpGet(boost::asio::io_context& io, uint16_t port, const std::string& target) {
+// A TCP connection to 127.0.0.1:port (accepted once the server's io_context runs).
+int ConnectLoopback(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  return fd;
+}
+
+// A server on an ephemeral port of 127.0.0.1, run by `io`.
+std::unique_ptr<MetricsServer> StartOnLoopback(boost::asio::io_context& io) {
+  MetricsServerConfig config;
+  config.port = 0;
+  auto server = MetricsServer::Start(io, config);
+  EXPECT_TRUE(server) << server.error().Describe();
+  return server ? std::move(*server) : nullptr;
+}
+
+// GETs `target` from 127.0.0.1:port while the server runs on `io`; returns the whole response.
+std::string HttpGet(boost::asio::io_context& io, uint16_t port, const std::string& target) {
+  const int fd = ConnectLoopback(port);
   const std::string request = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
   EXPECT_EQ(::send(fd, request.data(), request.size(), 0), ssize_t(request.size()));
   ::fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -132,16 +147,14 @@ std::string HttpGet(boost::asio::io_context& io, uint16_t port, const std::strin
 
 TEST(Metrics, ServesTheCachedTextOverHttpOnLocalhost) {
   boost::asio::io_context io;
-  MetricsServerConfig config;
-  config.port = 0;
-  auto server = MetricsServer::Start(io, config);
-  ASSERT_TRUE(server) << server.error().Describe();
-  ASSERT_NE((*server)->port(), 0);
+  std::unique_ptr<MetricsServer> server = StartOnLoopback(io);
+  ASSERT_TRUE(server);
+  ASSERT_NE(server->port(), 0);
   FakeHost host;
   host.Advance(3);
-  (*server)->Publish(host.View(1));
+  server->Publish(host.View(1));
 
-  const std::string ok = HttpGet(io, (*server)->port(), "/metrics");
+  const std::string ok = HttpGet(io, server->port(), "/metrics");
   ASSERT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
   EXPECT_NE(ok.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
   const std::string body = ok.substr(ok.find("\r\n\r\n") + 4);
@@ -151,9 +164,35 @@ TEST(Metrics, ServesTheCachedTextOverHttpOnLocalhost) {
   EXPECT_DOUBLE_EQ(p.samples[R"(xenbaked_domain_cpu_seconds_total{domid="2",name="guest2"})"],
                    0.006);
 
-  const std::string missing = HttpGet(io, (*server)->port(), "/other");
+  const std::string missing = HttpGet(io, server->port(), "/other");
   EXPECT_EQ(missing.rfind("HTTP/1.1 404", 0), 0u) << missing;
-  EXPECT_EQ((*server)->scrapes(), 1u);
+  EXPECT_EQ(server->scrapes(), 1u);
+}
+
+// Connections that never send a request (slowloris) cannot keep scrapes out: more of them than
+// the server allows are open, and a scrape still gets its answer.
+TEST(Metrics, ScrapesSucceedWhileSlowConnectionsFillTheLimit) {
+  boost::asio::io_context io;
+  std::unique_ptr<MetricsServer> server = StartOnLoopback(io);
+  ASSERT_TRUE(server);
+  FakeHost host;
+  host.Advance(1);
+  server->Publish(host.View(1));
+
+  std::vector<int> slow;
+  for (int i = 0; i < 20; ++i) {
+    const int fd = ConnectLoopback(server->port());
+    // Half a request line, never finished.
+    ASSERT_EQ(::send(fd, "GET /met", 8, 0), 8);
+    slow.push_back(fd);
+  }
+  for (int i = 0; i < 3; ++i) {
+    const std::string scrape = HttpGet(io, server->port(), "/metrics");
+    EXPECT_EQ(scrape.rfind("HTTP/1.1 200", 0), 0u) << "scrape " << i << ": " << scrape;
+  }
+  EXPECT_EQ(server->scrapes(), 3u);
+  EXPECT_GE(server->evicted(), 3u);  // at least one slow connection per scrape
+  for (const int fd : slow) ::close(fd);
 }
 
 }  // namespace

@@ -1,18 +1,27 @@
 #include "xenbaked/publish/api_server.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <deque>
+#include <mutex>
+#include <optional>
 #include <set>
+#include <thread>
 
-#include "api_json.h"
+#include "xenbaked/publish/api_requests.h"
 
 namespace xenbaked::publish {
 
@@ -20,161 +29,187 @@ namespace {
 
 namespace asio = boost::asio;
 using local = asio::local::stream_protocol;
-using nlohmann::json;
 using Message = std::shared_ptr<const std::string>;
 
-// One interval's figures, owned, so requests between publications can be answered. The full
-// window history is copied only while some client is connected (it is the large part).
-struct Frame {
-  uint64_t seq = 0;
-  uint64_t realtime_ns = 0;
-  AccountingSnapshot totals;
-  std::vector<Window> latest;  // newest closed window of each length
-  std::vector<std::deque<Window>> history;
-  DaemonHealth health;
-  DomainNames names;
+Message MakeMessage(std::string text) {
+  return std::make_shared<const std::string>(std::move(text));
+}
 
-  std::vector<const Window*> LatestPointers() const {
-    std::vector<const Window*> out;
-    for (const Window& w : latest) out.push_back(&w);
-    return out;
+// Counted on the server's thread, read from any (health, metrics, tests).
+struct AtomicStats {
+  std::atomic<uint64_t> clients_accepted{0};
+  std::atomic<uint64_t> clients_refused{0};
+  std::atomic<uint64_t> clients_evicted{0};
+  std::atomic<uint64_t> idle_closed{0};
+  std::atomic<uint64_t> write_timeouts{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> bad_requests{0};
+  std::atomic<uint64_t> oversize_closed{0};
+  std::atomic<uint64_t> updates_sent{0};
+  std::atomic<uint64_t> updates_dropped{0};
+  std::atomic<uint64_t> internal_errors{0};
+
+  ApiServerStats Load() const {
+    return {.clients_accepted = clients_accepted.load(),
+            .clients_refused = clients_refused.load(),
+            .clients_evicted = clients_evicted.load(),
+            .idle_closed = idle_closed.load(),
+            .write_timeouts = write_timeouts.load(),
+            .requests = requests.load(),
+            .bad_requests = bad_requests.load(),
+            .oversize_closed = oversize_closed.load(),
+            .updates_sent = updates_sent.load(),
+            .updates_dropped = updates_dropped.load(),
+            .internal_errors = internal_errors.load()};
   }
 };
 
-Message Line(const json& j) {
-  return std::make_shared<const std::string>(
-      j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
-}
+class Client;
 
-json ErrorJson(std::string_view what) {
-  return {{"ok", false}, {"error", what}};
-}
+struct Shared {
+  ApiServerConfig config;
+  AtomicStats stats;
+  std::atomic<size_t> client_count{0};
 
-json Ok(const Frame& f, std::string_view cmd, json data) {
-  return {{"ok", true}, {"cmd", cmd}, {"seq", f.seq}, {"data", std::move(data)}};
-}
-
-json AllDomains(const Frame& f) {
-  json list = json::array();
-  const std::vector<const Window*> latest = f.LatestPointers();
-  for (const DomainTotals& d : f.totals.domains) {
-    list.push_back(api::DomainJson(d, f.names, latest, /*vcpus=*/false));
+  // The newest publication: set by Publish on the publishing thread, read by the server's.
+  std::shared_ptr<const ApiFrame> Frame() {
+    std::lock_guard lock(frame_mutex);
+    return frame;
   }
-  return list;
-}
-
-json UpdateJson(const Frame& f) {
-  json cpus = json::array();
-  for (const CpuTotals& c : f.totals.cpus) cpus.push_back(api::CpuJson(c));
-  return {{"event", "update"},
-          {"seq", f.seq},
-          {"realtime_ns", f.realtime_ns},
-          {"data",
-           {{"at_ns", f.totals.at_ns},
-            {"domains", AllDomains(f)},
-            {"cpus", std::move(cpus)},
-            {"health", api::HealthJson(f.health)}}}};
-}
-
-// Answers one request line against the newest frame.
-json Answer(const json& req, const Frame& f) {
-  const std::string cmd = req.value("cmd", "");
-  if (cmd == "domains") return Ok(f, cmd, AllDomains(f));
-  if (cmd == "domain") {
-    if (!req.contains("domid") || !req["domid"].is_number_unsigned()) {
-      return ErrorJson("domain needs \"domid\": a non-negative integer");
-    }
-    const uint64_t domid = req["domid"].get<uint64_t>();
-    for (const DomainTotals& d : f.totals.domains) {
-      if (d.domid == domid && !d.destroyed) {
-        return Ok(f, cmd, api::DomainJson(d, f.names, f.LatestPointers(), /*vcpus=*/true));
-      }
-    }
-    return ErrorJson(fmt::format("no domain {}", domid));
+  void SetFrame(std::shared_ptr<const ApiFrame> f) {
+    std::lock_guard lock(frame_mutex);
+    frame = std::move(f);
   }
-  if (cmd == "windows") {
-    json list = json::array();
-    for (const Window& w : f.latest) list.push_back(api::WindowJson(w, f.names));
-    return Ok(f, cmd, std::move(list));
-  }
-  if (cmd == "history") {
-    const uint64_t length = req.value("length_ns", uint64_t{0});
-    json lengths = json::array();
-    for (const std::deque<Window>& windows : f.history) {
-      if (windows.empty() || (length != 0 && windows.front().length_ns != length)) continue;
-      json list = json::array();
-      for (const Window& w : windows) list.push_back(api::WindowJson(w, f.names));
-      lengths.push_back({{"length_ns", windows.front().length_ns}, {"windows", std::move(list)}});
-    }
-    return Ok(f, cmd, std::move(lengths));
-  }
-  if (cmd == "health") return Ok(f, cmd, api::HealthJson(f.health));
-  return ErrorJson(cmd.empty() ? "request needs \"cmd\"" : fmt::format("unknown cmd \"{}\"", cmd));
-}
 
-struct Shared;
+  // The rest only on the server's thread.
+  std::set<std::shared_ptr<Client>> clients;
+  uint64_t activity_clock = 0;  // orders clients by their last activity, for eviction
+  bool stopping = false;
+
+ private:
+  std::mutex frame_mutex;
+  std::shared_ptr<const ApiFrame> frame;  // null until the first publication
+};
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
   Client(local::socket socket, std::shared_ptr<Shared> shared);
-  void Start() { Read(); }
+  void Start();
   void Close();
   // Queues an update; drops it (and counts) when the queue is full.
   void OfferUpdate(const Message& update);
+  // A client that may be closed to make room for a new one: nothing asked, nothing owed.
+  bool Evictable() const { return !subscribed_ && !writing_ && out_.empty() && !closing_; }
+  uint64_t last_activity() const { return last_activity_; }
   bool subscribed() const { return subscribed_; }
+  // Says why, without waiting for the client to read, and closes.
+  void CloseWithNotice(std::string_view why);
 
  private:
   void Read();
   void OnLine(std::string_view line);
+  void OnEndOfInput();
   void Enqueue(Message message);
   void Write();
-  bool QueueFull() const;
+  bool QueueFull() const { return out_.size() >= shared_->config.max_queued_messages; }
+  // One timer per client: the write deadline while a message is being written, the idle
+  // deadline while the client owes nothing and is not subscribed; none for a quiet subscriber.
+  void ArmTimer();
+  void OnTimer();
 
   local::socket socket_;
   std::shared_ptr<Shared> shared_;
   asio::streambuf in_;
+  asio::steady_timer timer_;
+  uint64_t timer_generation_ = 0;
   std::deque<Message> out_;
   bool writing_ = false;
   bool reading_ = false;
   bool subscribed_ = false;
   bool closing_ = false;  // close once the queue has been written
+  bool closed_ = false;
   uint64_t missed_ = 0;
-};
-
-struct Shared {
-  ApiServerConfig config;
-  ApiServerStats stats;
-  std::shared_ptr<const Frame> frame = std::make_shared<Frame>();
-  std::set<std::shared_ptr<Client>> clients;
+  uint64_t last_activity_ = 0;
 };
 
 Client::Client(local::socket socket, std::shared_ptr<Shared> shared)
     : socket_(std::move(socket)),
       shared_(std::move(shared)),
-      in_(shared_->config.max_request_bytes) {}
+      in_(shared_->config.max_request_bytes),
+      timer_(socket_.get_executor()) {}
 
-bool Client::QueueFull() const {
-  return out_.size() >= shared_->config.max_queued_messages;
+void Client::Start() {
+  last_activity_ = ++shared_->activity_clock;
+  Read();
+  ArmTimer();
 }
 
 void Client::Close() {
+  if (closed_) return;
+  closed_ = true;
   boost::system::error_code ignored;
   socket_.shutdown(local::socket::shutdown_both, ignored);
   socket_.close(ignored);
+  timer_.cancel();
   shared_->clients.erase(shared_from_this());
+  shared_->client_count = shared_->clients.size();
+}
+
+void Client::CloseWithNotice(std::string_view why) {
+  // Best effort and never blocking: an evicted or timed-out client may not be reading.
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);
+  const std::string line = ErrorLine(why);
+  socket_.write_some(asio::buffer(line), ignored);
+  Close();
+}
+
+void Client::ArmTimer() {
+  if (closed_) return;
+  const ApiServerConfig& c = shared_->config;
+  const uint64_t generation = ++timer_generation_;
+  if (writing_) {
+    timer_.expires_after(c.write_timeout);
+  } else if (!subscribed_ && !closing_) {
+    timer_.expires_after(c.idle_timeout);
+  } else {
+    timer_.cancel();
+    return;
+  }
+  timer_.async_wait([self = shared_from_this(), generation](const boost::system::error_code& ec) {
+    if (!ec && generation == self->timer_generation_) self->OnTimer();
+  });
+}
+
+void Client::OnTimer() {
+  if (closed_) return;
+  if (writing_) {
+    ++shared_->stats.write_timeouts;
+    Close();  // it does not read: a notice could not reach it either
+    return;
+  }
+  ++shared_->stats.idle_closed;
+  CloseWithNotice(fmt::format("idle for {} ms without a request or a subscription; closing",
+                              shared_->config.idle_timeout.count()));
 }
 
 void Client::Read() {
-  if (reading_ || closing_ || !socket_.is_open()) return;
+  if (reading_ || closing_ || closed_) return;
   reading_ = true;
   asio::async_read_until(
       socket_, in_, '\n',
       [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
         self->reading_ = false;
+        if (self->closed_) return;
         if (ec == asio::error::not_found) {  // the buffer filled without a newline
           ++self->shared_->stats.oversize_closed;
-          self->Enqueue(Line(ErrorJson("request too large; closing")));
           self->closing_ = true;
+          self->Enqueue(MakeMessage(ErrorLine("request too large; closing")));
+          self->ArmTimer();
+          return;
+        }
+        if (ec == asio::error::eof) {
+          self->OnEndOfInput();
           return;
         }
         if (ec) {
@@ -187,30 +222,40 @@ void Client::Read() {
         self->OnLine(line);
         // A client that does not read its answers is not read either: no unbounded queue.
         if (!self->QueueFull()) self->Read();
+        self->ArmTimer();
       });
+}
+
+// The client shut down its sending side (or closed): it still gets every answer it asked for,
+// including one to a last request without its newline, and is closed once they are written.
+void Client::OnEndOfInput() {
+  if (in_.size() > 0) {
+    std::string line(asio::buffers_begin(in_.data()), asio::buffers_end(in_.data()));
+    in_.consume(in_.size());
+    OnLine(line);
+  }
+  closing_ = true;
+  if (!writing_ && out_.empty()) {
+    Close();
+    return;
+  }
+  ArmTimer();
 }
 
 void Client::OnLine(std::string_view line) {
   ++shared_->stats.requests;
-  json req = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  json answer;
-  if (req.is_discarded() || !req.is_object()) {
-    ++shared_->stats.bad_requests;
-    answer = ErrorJson("malformed request: expected one JSON object per line");
-  } else if (req.value("cmd", "") == "subscribe" || req.value("cmd", "") == "unsubscribe") {
-    subscribed_ = req["cmd"] == "subscribe";
-    answer = Ok(*shared_->frame, req["cmd"].get<std::string>(), nullptr);
-  } else {
-    answer = Answer(req, *shared_->frame);
-    if (!answer["ok"].get<bool>()) ++shared_->stats.bad_requests;
-  }
-  if (req.is_object() && req.contains("tag")) answer["tag"] = req["tag"];
-  Enqueue(Line(answer));
+  last_activity_ = ++shared_->activity_clock;
+  const std::shared_ptr<const ApiFrame> frame = shared_->Frame();
+  ApiAnswer answer = AnswerRequest(line, frame.get());
+  if (!answer.ok) ++shared_->stats.bad_requests;
+  if (answer.action != ApiAction::kNone) subscribed_ = answer.action == ApiAction::kSubscribe;
+  Enqueue(MakeMessage(std::move(answer.line)));
 }
 
 void Client::Enqueue(Message message) {
+  if (closed_) return;
   if (missed_ > 0) {  // the first message after a drop says how many updates were dropped
-    message = std::make_shared<const std::string>(
+    message = MakeMessage(
         fmt::format("{{\"missed\":{},{}", missed_, std::string_view(*message).substr(1)));
     missed_ = 0;
   }
@@ -219,7 +264,7 @@ void Client::Enqueue(Message message) {
 }
 
 void Client::OfferUpdate(const Message& update) {
-  if (closing_) return;
+  if (closing_ || closed_) return;
   if (QueueFull()) {
     ++missed_;
     ++shared_->stats.updates_dropped;
@@ -230,11 +275,13 @@ void Client::OfferUpdate(const Message& update) {
 }
 
 void Client::Write() {
-  if (writing_ || out_.empty() || !socket_.is_open()) return;
+  if (writing_ || out_.empty() || closed_) return;
   writing_ = true;
+  ArmTimer();
   asio::async_write(socket_, asio::buffer(*out_.front()),
                     [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
                       self->writing_ = false;
+                      if (self->closed_) return;
                       if (ec) {
                         if (ec != asio::error::operation_aborted) self->Close();
                         return;
@@ -246,13 +293,17 @@ void Client::Write() {
                       }
                       self->Write();
                       if (!self->QueueFull()) self->Read();
+                      self->ArmTimer();
                     });
 }
 
 class ApiServerImpl final : public ApiServer {
  public:
-  ApiServerImpl(asio::io_context& io, ApiServerConfig config)
-      : acceptor_(io), shared_(std::make_shared<Shared>()) {
+  ApiServerImpl(asio::io_context& caller_io, ApiServerConfig config)
+      : own_io_(config.own_thread ? std::make_unique<asio::io_context>(1) : nullptr),
+        io_(own_io_ ? *own_io_ : caller_io),
+        acceptor_(io_),
+        shared_(std::make_shared<Shared>()) {
     shared_->config = std::move(config);
   }
   ~ApiServerImpl() override { Stop(); }
@@ -260,16 +311,23 @@ class ApiServerImpl final : public ApiServer {
   tracefmt::Status Listen();
   void Publish(const PublishView& view) override;
   void Stop() override;
-  size_t client_count() const override { return shared_->clients.size(); }
-  const ApiServerStats& stats() const override { return shared_->stats; }
+  size_t client_count() const override { return shared_->client_count; }
+  ApiServerStats stats() const override { return shared_->stats.Load(); }
 
  private:
   void Accept();
+  void Admit(local::socket socket);
   void Refuse(local::socket socket);
+  void CloseAll();
+  static void NotifySubscribers(Shared& shared, const std::shared_ptr<const ApiFrame>& frame);
 
+  std::unique_ptr<asio::io_context> own_io_;  // declared first: outlives the sockets below
+  asio::io_context& io_;
   local::acceptor acceptor_;
   std::shared_ptr<Shared> shared_;
-  uint64_t seq_ = 0;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  uint64_t seq_ = 0;  // on the publishing thread
   bool listening_ = false;
 };
 
@@ -303,25 +361,56 @@ tracefmt::Status ApiServerImpl::Listen() {
   }
   listening_ = true;
   Accept();
+  if (own_io_) {
+    work_.emplace(own_io_->get_executor());
+    thread_ = std::thread([io = own_io_.get(), shared = shared_] {
+      // Threads inherit the daemon's SCHED_FIFO (--rt-priority): serving clients must never
+      // compete with the drain at its priority. Lowering one's own policy needs no privilege.
+      const sched_param normal{};
+      ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &normal);
+      // Handlers contain their own errors; should one still throw, the server goes on serving.
+      for (;;) {
+        try {
+          io->run();
+          return;
+        } catch (const std::exception&) {
+          ++shared->stats.internal_errors;
+        }
+      }
+    });
+  }
   return {};
 }
 
 void ApiServerImpl::Accept() {
   acceptor_.async_accept(
       [this, shared = shared_](const boost::system::error_code& ec, local::socket socket) {
-        if (ec == asio::error::operation_aborted || !listening_) return;
-        if (!ec) {
-          if (shared->clients.size() >= shared->config.max_clients) {
-            Refuse(std::move(socket));
-          } else {
-            ++shared->stats.clients_accepted;
-            auto client = std::make_shared<Client>(std::move(socket), shared);
-            shared->clients.insert(client);
-            client->Start();
-          }
-        }
+        if (ec == asio::error::operation_aborted || shared->stopping) return;
+        if (!ec) Admit(std::move(socket));
         Accept();
       });
+}
+
+// At the limit, the client idle the longest (not subscribed, owed nothing) makes room: idle
+// clients cannot lock others out. When every client is busy or subscribed, the new one is refused.
+void ApiServerImpl::Admit(local::socket socket) {
+  if (shared_->clients.size() >= shared_->config.max_clients) {
+    std::shared_ptr<Client> idlest;
+    for (const std::shared_ptr<Client>& c : shared_->clients) {
+      if (c->Evictable() && (!idlest || c->last_activity() < idlest->last_activity())) idlest = c;
+    }
+    if (!idlest) {
+      Refuse(std::move(socket));
+      return;
+    }
+    ++shared_->stats.clients_evicted;
+    idlest->CloseWithNotice("too many clients: closing the one idle the longest");
+  }
+  ++shared_->stats.clients_accepted;
+  auto client = std::make_shared<Client>(std::move(socket), shared_);
+  shared_->clients.insert(client);
+  shared_->client_count = shared_->clients.size();
+  client->Start();
 }
 
 // A fresh socket's send buffer is empty: one short non-blocking write always fits.
@@ -329,43 +418,56 @@ void ApiServerImpl::Refuse(local::socket socket) {
   ++shared_->stats.clients_refused;
   boost::system::error_code ignored;
   socket.non_blocking(true, ignored);
-  const Message line = Line(ErrorJson("too many clients"));
-  socket.write_some(asio::buffer(*line), ignored);
+  const std::string line = ErrorLine("too many clients");
+  socket.write_some(asio::buffer(line), ignored);
   socket.close(ignored);
 }
 
-void ApiServerImpl::Publish(const PublishView& view) {
-  auto frame = std::make_shared<Frame>();
-  frame->seq = ++seq_;
-  frame->realtime_ns = view.realtime_ns;
-  frame->totals = view.totals;
-  for (size_t i = 0; i < view.windows.length_count(); ++i) {
-    const std::deque<Window>& closed = view.windows.windows(i);
-    if (!closed.empty()) frame->latest.push_back(closed.back());
-    if (!shared_->clients.empty()) frame->history.push_back(closed);
-  }
-  frame->health = view.health;
-  frame->names = view.names;
-  shared_->frame = frame;
-
-  // Rendered once, shared by every subscriber.
+// On the server's thread: every subscriber gets the update, rendered once.
+void ApiServerImpl::NotifySubscribers(Shared& shared,
+                                      const std::shared_ptr<const ApiFrame>& frame) {
+  if (shared.stopping) return;
   Message update;
   for (const std::shared_ptr<Client>& client :
-       std::vector(shared_->clients.begin(), shared_->clients.end())) {
+       std::vector(shared.clients.begin(), shared.clients.end())) {
     if (!client->subscribed()) continue;
-    if (!update) update = Line(UpdateJson(*frame));
+    if (!update) update = MakeMessage(UpdateLine(*frame));
     client->OfferUpdate(update);
+  }
+}
+
+// On the publishing thread: copy the figures into an immutable frame and hand it over. All
+// rendering happens on the server's thread.
+void ApiServerImpl::Publish(const PublishView& view) {
+  if (!listening_) return;
+  // The full window history is copied only while some client is connected (it is the large part).
+  std::shared_ptr<const ApiFrame> frame =
+      MakeApiFrame(view, ++seq_, /*with_history=*/shared_->client_count > 0);
+  shared_->SetFrame(frame);
+  asio::post(io_, [shared = shared_, frame] { NotifySubscribers(*shared, frame); });
+}
+
+void ApiServerImpl::CloseAll() {
+  shared_->stopping = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  for (const std::shared_ptr<Client>& client :
+       std::vector(shared_->clients.begin(), shared_->clients.end())) {
+    client->Close();
   }
 }
 
 void ApiServerImpl::Stop() {
   if (!listening_) return;
   listening_ = false;
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
-  for (const std::shared_ptr<Client>& client :
-       std::vector(shared_->clients.begin(), shared_->clients.end())) {
-    client->Close();
+  if (own_io_) {
+    // Closing every socket and timer leaves the server's io_context without work: run()
+    // returns and the thread ends. Nothing of this object is touched after the join.
+    asio::post(*own_io_, [this] { CloseAll(); });
+    work_.reset();
+    thread_.join();
+  } else {
+    CloseAll();
   }
   ::unlink(shared_->config.path.c_str());
 }

@@ -1,11 +1,13 @@
 // The one translation unit that includes Boost.Beast (a heavy header).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <list>
 
 #include "xenbaked/publish/metrics.h"
 
@@ -19,11 +21,15 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Body = std::shared_ptr<const std::string>;
 
+class Connection;
+
 struct Shared {
   MetricsServerConfig config;
   Body body = std::make_shared<const std::string>();
-  size_t connections = 0;
+  // Open connections, oldest first. Each removes itself when it ends or is evicted.
+  std::list<Connection*> connections;
   uint64_t scrapes = 0;
+  uint64_t evicted = 0;
 };
 
 // One request, one response, then close: scrapers reconnect each time anyway.
@@ -31,21 +37,36 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, std::shared_ptr<Shared> shared)
       : stream_(std::move(socket)), shared_(std::move(shared)) {
-    ++shared_->connections;
+    self_ = shared_->connections.insert(shared_->connections.end(), this);
   }
-  ~Connection() { --shared_->connections; }
+  ~Connection() { Forget(); }
 
   void Start() {
-    stream_.expires_after(std::chrono::seconds(shared_->config.request_timeout_s));
+    stream_.expires_after(shared_->config.request_timeout);
     parser_.header_limit(8192);
     parser_.body_limit(0);
     http::async_read(stream_, buffer_, parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->reading_ = false;
                        if (!ec) self->Respond();
                      });
   }
+  // Still waiting for its request: the kind of connection a slow or idle client holds.
+  bool reading() const { return reading_; }
+  // Makes room for a new connection: leaves the count at once, and its pending read ends.
+  void Evict() {
+    Forget();
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+  }
 
  private:
+  void Forget() {
+    if (!counted_) return;
+    counted_ = false;
+    shared_->connections.erase(self_);
+  }
+
   void Respond() {
     const http::request<http::empty_body>& req = parser_.get();
     body_ = shared_->body;  // this scrape's text, whatever Publish() does meanwhile
@@ -65,6 +86,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (req.method() == http::verb::get) response_.body() = *body_;
     }
     response_.prepare_payload();
+    stream_.expires_after(shared_->config.write_timeout);
     http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code, size_t) {
       beast::error_code ignored;
       self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -77,6 +99,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   http::request_parser<http::empty_body> parser_;
   Body body_;
   http::response<http::string_body> response_;
+  std::list<Connection*>::iterator self_;
+  bool counted_ = true;
+  bool reading_ = true;
 };
 
 class MetricsServerImpl final : public MetricsServer {
@@ -120,17 +145,30 @@ class MetricsServerImpl final : public MetricsServer {
   }
   uint16_t port() const override { return port_; }
   uint64_t scrapes() const override { return shared_->scrapes; }
+  uint64_t evicted() const override { return shared_->evicted; }
 
  private:
   void Accept() {
     acceptor_.async_accept([this, shared = shared_](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !listening_) return;
-      // Beyond the bound a connection is closed at once: a flood cannot pile up work.
-      if (!ec && shared->connections < shared->config.max_connections) {
-        std::make_shared<Connection>(std::move(socket), shared)->Start();
-      }
+      if (!ec) Admit(std::move(socket), shared);
       Accept();
     });
+  }
+
+  // At the bound, the oldest connection still waiting for its request makes room: slow or idle
+  // connections cannot keep a scraper out, which sends its request at once. When every
+  // connection is being answered, the new one is closed at once: a flood cannot pile up work.
+  static void Admit(tcp::socket socket, const std::shared_ptr<Shared>& shared) {
+    if (shared->connections.size() >= shared->config.max_connections) {
+      const auto oldest_reading =
+          std::find_if(shared->connections.begin(), shared->connections.end(),
+                       [](const Connection* c) { return c->reading(); });
+      if (oldest_reading == shared->connections.end()) return;
+      ++shared->evicted;
+      (*oldest_reading)->Evict();
+    }
+    std::make_shared<Connection>(std::move(socket), shared)->Start();
   }
 
   tcp::acceptor acceptor_;

@@ -3,6 +3,9 @@
 // As xen_exporter does, a scrape only serialises a cache: the exposition text is rendered once
 // per interval by Publish(), and GET /metrics sends that string. Scrapes never touch the
 // accounting and cannot slow the daemon (asynchronous, bounded connections, each with a deadline).
+// Slow or idle connections cannot keep scrapers out: a connection must send its request within
+// request_timeout, and at max_connections a new connection closes the oldest one still waiting
+// for its request.
 // Boost.Beast is confined to metrics_server.cc.
 //
 //   auto metrics = MetricsServer::Start(io, {.port = 9587});   // 127.0.0.1 unless configured
@@ -19,6 +22,7 @@
 //   xenbaked_drain_latency_seconds (histogram), xenbaked_untraced_cpus
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -43,7 +47,10 @@ struct MetricsServerConfig {
   std::string address = "127.0.0.1";
   uint16_t port = 9587;  // 0: any free port (tests); see port()
   size_t max_connections = 16;
-  uint32_t request_timeout_s = 10;  // a connection that has not sent its request by then is closed
+  // A connection that has not sent its whole request by then is closed (scrapers send it at once).
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(3)};
+  // A response not written by then (the client does not read) closes the connection.
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
 };
 
 class MetricsServer {
@@ -56,6 +63,7 @@ class MetricsServer {
   virtual void Stop() = 0;
   virtual uint16_t port() const = 0;  // the bound port
   virtual uint64_t scrapes() const = 0;
+  virtual uint64_t evicted() const = 0;  // connections closed to make room, still without request
 };
 
 }  // namespace xenbaked::publish
