@@ -80,7 +80,7 @@ class SnapshotPublisher final : public Publisher {
 };
 
 // The Unix-socket JSON API as a publisher. Close hands subscribers the final figures, then
-// closes every client and removes the socket file, which lets the loop's io_context run dry.
+// closes every client, stops the server's own thread and removes the socket file.
 class ApiPublisher final : public Publisher {
  public:
   explicit ApiPublisher(std::unique_ptr<publish::ApiServer> server) : server_(std::move(server)) {}
