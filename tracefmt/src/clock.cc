@@ -78,9 +78,8 @@ Result<CaptureMeta> ReadCaptureMeta(const std::string& capture_path) {
     text.append(buf.data(), static_cast<size_t>(n));
     if (text.size() > kMaxSidecarBytes) {
       ::close(*opened);
-      return MakeError(ErrorCode::kCorrupt,
-                       fmt::format("{}: larger than {} bytes: not a sidecar", path,
-                                   kMaxSidecarBytes));
+      return MakeError(ErrorCode::kCorrupt, fmt::format("{}: larger than {} bytes: not a sidecar",
+                                                        path, kMaxSidecarBytes));
     }
   }
   ::close(*opened);

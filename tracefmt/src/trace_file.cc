@@ -96,8 +96,8 @@ Result<int> OpenRegularFileForReading(const std::string& path) {
     ::close(fd);
     return MakeError(ErrorCode::kInvalidArgument,
                      fmt::format("{} is not a regular file ({}): give a file", path,
-                                 S_ISFIFO(st.st_mode)  ? "a FIFO"
-                                 : S_ISDIR(st.st_mode) ? "a directory"
+                                 S_ISFIFO(st.st_mode)   ? "a FIFO"
+                                 : S_ISDIR(st.st_mode)  ? "a directory"
                                  : S_ISSOCK(st.st_mode) ? "a socket"
                                                         : "a device"));
   }

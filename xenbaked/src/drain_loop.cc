@@ -3,10 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -281,7 +281,8 @@ void DrainLoop::Impl::Pass(Wake why, uint64_t wake_ns, uint32_t budget) {
     // A re-posted pass carries its backlog's original wake: its start says nothing new.
     const uint64_t waited = start_ns - std::min(wake_ns, start_ns);
     health.wake_to_drain_start.Add(waited);
-    if (why == Wake::kInterrupt) health.irq_to_drain_max_ns = std::max(health.irq_to_drain_max_ns, waited);
+    if (why == Wake::kInterrupt)
+      health.irq_to_drain_max_ns = std::max(health.irq_to_drain_max_ns, waited);
   }
   bool work_left = false;
   uint64_t busy_bound = ~uint64_t{0};  // oldest "newest TSC" among CPUs with work left

@@ -21,13 +21,12 @@
 #include <thread>
 #include <vector>
 
+#include "../dump/run_dump.h"
 #include "dom0tools/account.h"
 #include "dom0tools/dump.h"
 #include "timeline/timeline_main.h"
 #include "tracefmt/clock.h"
 #include "tracefmt/trace_file.h"
-
-#include "../dump/run_dump.h"
 
 namespace {
 
@@ -171,8 +170,8 @@ TEST(FifoInput, TimelineRefusesAFifo) {
   const std::string fifo = MakeFifo(dir, "trace.bin");
   const std::string out = dir / "out.json";
   FifoWatchdog watchdog(fifo);
-  std::vector<std::string> args = {"xenbake-timeline", "--cpu-khz", "1000", "--no-progress",
-                                   "-o", out, fifo};
+  std::vector<std::string> args = {
+      "xenbake-timeline", "--cpu-khz", "1000", "--no-progress", "-o", out, fifo};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   const int status = xenbake::timeline::TimelineMain(static_cast<int>(argv.size()), argv.data());

@@ -41,11 +41,9 @@ DumpRun RunCapturing(Main&& main_fn, const std::vector<std::string>& args) {
 
 inline DumpRun RunDumpMain(std::vector<std::string> args) {
   args.insert(args.begin(), "xenbake-dump");
-  return RunCapturing(
-      [](int argc, const char* const* argv, std::FILE* out, std::FILE* err) {
-        return DumpMain(argc, argv, out, err);
-      },
-      args);
+  return RunCapturing([](int argc, const char* const* argv, std::FILE* out,
+                         std::FILE* err) { return DumpMain(argc, argv, out, err); },
+                      args);
 }
 
 }  // namespace dom0tools::testing

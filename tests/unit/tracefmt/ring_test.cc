@@ -269,8 +269,8 @@ CopyDrained DrainCopy(FakeRing& ring, uint32_t cons, uint32_t prod, uint32_t max
       },
       [&](std::span<std::byte> run) {
         ++c.drained.runs;
-        c.runs_in_copy &= run.data() >= c.copy.data() &&
-                          run.data() + run.size() <= c.copy.data() + c.copy.size();
+        c.runs_in_copy &=
+            run.data() >= c.copy.data() && run.data() + run.size() <= c.copy.data() + c.copy.size();
         c.drained.run_bytes.insert(c.drained.run_bytes.end(), run.begin(), run.end());
       },
       [&](const Record& rec) {

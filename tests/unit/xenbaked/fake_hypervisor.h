@@ -151,9 +151,9 @@ class FakeHypervisor final : public Hypervisor {
   std::string online_error;            // non-empty: OnlineCpus() fails with it
   // The host's trace masks as they stand (Xen's defaults: every class, every CPU).
   uint32_t event_mask = 0x0ffff000;
-  std::vector<uint32_t> cpu_mask;       // empty: every CPU
-  std::string event_mask_error;         // non-empty: GetEventMask() fails with it
-  std::string enable_error;             // non-empty: EnableTracing() fails after setting masks
+  std::vector<uint32_t> cpu_mask;  // empty: every CPU
+  std::string event_mask_error;    // non-empty: GetEventMask() fails with it
+  std::string enable_error;        // non-empty: EnableTracing() fails after setting masks
 
  private:
   uint32_t Advance(uint32_t p, uint32_t n) const {

@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/asio/io_context.hpp>
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <csignal>
 #include <filesystem>
 #include <functional>
@@ -627,8 +627,8 @@ TEST(DefaultEventMaskTest, TracesWhatTheAccountingReadsAndNotTheCostlyClasses) {
   // Runstate changes (running to blocked, for one), the verbose scheduler records the engine
   // reads (wake, block, the dispatched vCPU, domain add/remove) and dom0's domain operations.
   const uint32_t running_to_blocked = ev::kRunstateChange | (0u << 8) | (2u << 4);
-  for (uint32_t event : {running_to_blocked, ev::kSwitchInfNext, ev::kWake, ev::kBlock,
-                         ev::kDomAdd, ev::kDomRem, ev::kDom0DomAdd, ev::kDom0DomRem})
+  for (uint32_t event : {running_to_blocked, ev::kSwitchInfNext, ev::kWake, ev::kBlock, ev::kDomAdd,
+                         ev::kDomRem, ev::kDom0DomAdd, ev::kDom0DomRem})
     EXPECT_TRUE(tracefmt::EventMaskAdmits(*mask, event)) << std::hex << event;
   // Per-hypercall, per-VM-exit and per-grant records (the activity counts: opt-in), the
   // scheduler-specific records the engine never reads (credit2 writes most of a capture's), and

@@ -48,7 +48,7 @@ struct DaemonOptions {
   // per-VM-exit and per-grant records (pv, hvm, mem) behind the hypercall and I/O counts: those
   // multiply the records and cost the hypervisor time on every event; opt-in.
   std::string event_mask = "0x00069000";
-  std::string cpu_mask = "all";    // "all" or a list "0-3,6"
+  std::string cpu_mask = "all";  // "all" or a list "0-3,6"
   InitialContents initial_contents = InitialContents::kDiscard;
   bool disable_tracing_on_exit = true;
   // Loop

@@ -18,8 +18,8 @@
 
 namespace xenbaked {
 
-// A latency distribution of drain passes (DaemonHealth says which). Fixed log2 buckets so the struct stays a value
-// that any publisher can copy and render without allocating.
+// A latency distribution of drain passes (DaemonHealth says which). Fixed log2 buckets so the
+// struct stays a value that any publisher can copy and render without allocating.
 struct LatencyHistogram {
   // Bucket i counts samples in [2^(i-1), 2^i) ns (bucket 0: below 1 ns); the last is open-ended.
   static constexpr size_t kBuckets = 40;  // 2^39 ns ≈ 9 minutes
@@ -109,7 +109,7 @@ struct DaemonHealth {
   LatencyHistogram wake_to_drain_start;
   LatencyHistogram drain_pass;
   uint64_t irq_to_drain_max_ns = 0;  // worst wake_to_drain_start of an interrupt wake
-  std::vector<CpuHealth> cpus;  // one per CPU with a buffer, ascending id
+  std::vector<CpuHealth> cpus;       // one per CPU with a buffer, ascending id
 };
 
 }  // namespace xenbaked
