@@ -171,7 +171,7 @@ LiveMerger::Queue& LiveMerger::QueueFor(uint32_t cpu) {
   return queues_[cpu];
 }
 
-std::byte* LiveMerger::Reserve(Queue& q, size_t more) {
+std::byte* LiveMerger::Room(Queue& q, size_t more) {
   if (q.head > 0 && q.size + more > q.capacity) {  // reuse the emitted space
     std::memmove(q.bytes.get(), q.bytes.get() + q.head, q.size - q.head);
     q.size -= q.head;
@@ -184,22 +184,29 @@ std::byte* LiveMerger::Reserve(Queue& q, size_t more) {
     q.bytes = std::move(grown);
     q.capacity = capacity;
   }
-  std::byte* at = q.bytes.get() + q.size;
-  q.size += more;
-  return at;
+  return q.bytes.get() + q.size;
+}
+
+std::byte* LiveMerger::StageRecords(uint32_t cpu, size_t bytes) {
+  return Room(QueueFor(cpu), bytes);
+}
+
+void LiveMerger::CommitStaged(uint32_t cpu, size_t bytes, size_t count, uint64_t last_tsc) {
+  if (bytes == 0) return;
+  Queue& q = QueueFor(cpu);
+  const std::byte* first = q.bytes.get() + q.size;
+  // A head without a TSC of its own merges at the CPU's last one, which head_tsc holds.
+  if (q.empty() && HeaderHasTsc(Load32(first))) q.head_tsc = Load64(first + 4);
+  q.size += std::min(bytes, q.capacity - q.size);
+  if (last_tsc != 0) q.last_tsc = last_tsc;
+  pending_ += count;
 }
 
 void LiveMerger::PushRecords(uint32_t cpu, std::span<const std::byte> records, size_t count,
                              uint64_t last_tsc) {
   if (records.empty()) return;
-  Queue& q = QueueFor(cpu);
-  const bool was_empty = q.empty();
-  std::memcpy(Reserve(q, records.size()), records.data(), records.size());
-  // A head without a TSC of its own merges at the CPU's last one, which head_tsc holds.
-  const uint32_t header = Load32(records.data());
-  if (was_empty && HeaderHasTsc(header)) q.head_tsc = Load64(records.data() + 4);
-  if (last_tsc != 0) q.last_tsc = last_tsc;
-  pending_ += count;
+  std::memcpy(StageRecords(cpu, records.size()), records.data(), records.size());
+  CommitStaged(cpu, records.size(), count, last_tsc);
 }
 
 void LiveMerger::Push(uint32_t cpu, const Record& rec) {

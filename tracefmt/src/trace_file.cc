@@ -82,8 +82,10 @@ Error RecordCutShortError(const Chunk& chunk, size_t pos) {
                    chunk.data_offset() + pos);
 }
 
-Result<TraceFileReader> TraceFileReader::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+Result<int> OpenRegularFileForReading(const std::string& path) {
+  // O_NONBLOCK so that opening a FIFO returns at once (to be refused below); it changes nothing
+  // for a regular file. O_NOCTTY: a terminal given as input must not become ours.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return MakeSystemError(fmt::format("cannot open {}", path));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -93,7 +95,25 @@ Result<TraceFileReader> TraceFileReader::Open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return MakeError(ErrorCode::kInvalidArgument, fmt::format("{} is not a regular file", path));
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("{} is not a regular file ({}): give a file", path,
+                                 S_ISFIFO(st.st_mode)   ? "a FIFO"
+                                 : S_ISDIR(st.st_mode)  ? "a directory"
+                                 : S_ISSOCK(st.st_mode) ? "a socket"
+                                                        : "a device"));
+  }
+  return fd;
+}
+
+Result<TraceFileReader> TraceFileReader::Open(const std::string& path) {
+  Result<int> opened = OpenRegularFileForReading(path);
+  if (!opened) return opened.error();
+  const int fd = *opened;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Error e = MakeSystemError(fmt::format("cannot stat {}", path));
+    ::close(fd);
+    return e;
   }
   TraceFileReader reader;
   if (st.st_size > 0) {

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -13,6 +14,7 @@
 #include "tracefmt/events.h"
 #include "tracefmt/ring.h"
 #include "tracefmt/trace_file.h"
+#include "xenbaked/wake_watch.h"
 
 namespace xenbaked {
 namespace {
@@ -47,19 +49,25 @@ struct DrainLoop::Impl {
   // Drains one CPU; returns true when work is left for another pass.
   bool DrainCpu(size_t index, uint32_t budget);
   void Capture(uint32_t cpu, std::span<const std::byte> run);
-  // What the record walk of one run found, for PushRun: the records to merge, the newest TSC
-  // among them, and whether WRAP padding (never merged) lies in the run.
+  // What the record walk of one run found, for CommitRun: the records to merge (WRAP padding
+  // excluded), the newest TSC among them, and whether WRAP padding (never merged) lies in the run.
   struct RunScan {
     size_t records = 0;
     uint64_t last_tsc = 0;
     bool wrap = false;
   };
-  // Hands a drained run to the merger as it lies (one copy, no decoding), without its padding.
-  void PushRun(uint32_t cpu, std::span<const std::byte> run, RunScan& scan);
+  // Holds a drained run in the merger: the run is the merger's own copy of the ring's bytes,
+  // already checked and walked there (DrainRingCopy), so it is held as it lies, less its padding.
+  void CommitRun(uint32_t cpu, std::span<std::byte> run, const RunScan& scan);
   void NoteAnomaly(CpuHealth& cpu, tracefmt::RingAnomaly anomaly, uint32_t skipped);
   void Emit(uint64_t watermark);
   void Stop();
   void SampleTotals();
+  // Gives the host's trace masks back as this run found them (what it changed only). Idempotent.
+  void RestoreMasks();
+  // Start failed, or the loop goes away without Stop, after tracing was enabled: tracing off
+  // (when so configured) and the masks given back; no drain, no sink.
+  void ReleaseTracing();
 
   boost::asio::io_context& io;
   Scheduler& scheduler;
@@ -73,10 +81,23 @@ struct DrainLoop::Impl {
   TraceBuffers buffers;
   tracefmt::LiveMerger merger;
   std::optional<boost::asio::posix::stream_descriptor> event;
+  // Notes when the interrupt's fd became readable; after `event`, so it goes first (it watches
+  // the fd `event` owns).
+  std::unique_ptr<WakeWatch> wake_watch;
+  uint64_t backstop_due_ns = 0;  // when the armed backstop timer falls due: its wake
   std::optional<tracefmt::TraceFileWriter> capture;
   uint64_t backstop_id = 0;
   bool started = false;
   bool stopped = false;
+  bool tracing_enabled = false;  // by this loop, and not yet released by Stop or ReleaseTracing
+  // The masks this run changed, as it found them, to restore at exit. Xen cannot report its CPU
+  // mask: what is restored for it is Xen's default, every CPU.
+  struct MasksFound {
+    bool event = false;
+    uint32_t event_mask = 0;
+    bool cpus = false;
+  };
+  MasksFound masks_found;
   bool repost_pending = false;
   uint64_t watermark = 0;   // everything at or below it has gone to the sink
   uint64_t newest_tsc = 0;  // newest TSC drained from any CPU
@@ -99,11 +120,30 @@ struct DrainLoop::Impl {
 tracefmt::Status DrainLoop::Impl::Start(const TraceSetup& setup, const PhysInfo& physinfo) {
   if (started) return tracefmt::MakeError(tracefmt::ErrorCode::kInvalidArgument, "started twice");
   started = true;
+  if (setup.event_mask != 0) {
+    tracefmt::Result<uint32_t> found = hypervisor.GetEventMask();
+    masks_found.event_mask = found ? *found : tracefmt::ev::kAll;
+    if (!found)
+      log.Warn(
+          "cannot read the trace event mask in force ({}): Xen's default, every class ({:#010x}), "
+          "is restored at exit",
+          found.error().Describe(), tracefmt::ev::kAll);
+    masks_found.event = true;
+  }
+  masks_found.cpus = !setup.cpu_mask.empty();
   tracefmt::Result<TraceBuffers> mapped = hypervisor.EnableTracing(setup);
-  if (!mapped) return mapped.error();
+  if (!mapped) {
+    // The masks may be set already (Xen's order), and tracing may be another consumer's: give
+    // the masks back, leave tracing as it is.
+    RestoreMasks();
+    return mapped.error();
+  }
+  tracing_enabled = true;
   buffers = std::move(*mapped);
-  if (buffers.rings.empty())
+  if (buffers.rings.empty()) {
+    ReleaseTracing();
     return tracefmt::MakeError(tracefmt::ErrorCode::kNotFound, "no CPU has a trace buffer");
+  }
 
   health.backend = std::string(hypervisor.name());
   health.version = XENBAKED_VERSION;
@@ -123,7 +163,10 @@ tracefmt::Status DrainLoop::Impl::Start(const TraceSetup& setup, const PhysInfo&
   rate_last_ns = scheduler.NowNs();
 
   if (!options.capture_path.empty()) {
-    if (tracefmt::Status st = OpenCapture(physinfo, setup.event_mask); !st) return st;
+    if (tracefmt::Status st = OpenCapture(physinfo, setup.event_mask); !st) {
+      ReleaseTracing();
+      return st;
+    }
   }
   if (options.initial_contents == InitialContents::kDiscard) DiscardInitialContents();
 
@@ -180,15 +223,25 @@ void DrainLoop::Impl::WaitForInterrupt() {
       return;
     }
     event.emplace(io, dup_fd);
+    wake_watch = std::make_unique<WakeWatch>(dup_fd, scheduler);
+    if (!wake_watch->running()) {
+      log.Warn("cannot watch for the trace interrupt's arrival: its wait is timed from the drain");
+      wake_watch.reset();
+    }
   }
   event->async_wait(
       boost::asio::posix::stream_descriptor::wait_read,
       [this, alive = std::weak_ptr<bool>(alive)](const boost::system::error_code& ec) {
         if (ec || alive.expired() || stopped) return;
-        const uint64_t wake_ns = scheduler.NowNs();
+        const uint64_t handler_ns = scheduler.NowNs();
         // Acknowledge first: a crossing during the drain then notifies again.
         if (tracefmt::Status st = hypervisor.AckEvent(); !st)
           log.Warn("acknowledging the trace interrupt: {}", st.error().Describe());
+        // The wake is when the interrupt arrived, not when the loop got round to it: the time
+        // it waited behind other handlers is the drain's latency too.
+        const std::optional<uint64_t> arrived =
+            wake_watch ? wake_watch->Take() : std::optional<uint64_t>();
+        const uint64_t wake_ns = std::min(handler_ns, arrived.value_or(handler_ns));
         Pass(Wake::kInterrupt, wake_ns, options.budget_bytes_per_cpu);
         if (!stopped) WaitForInterrupt();
       });
@@ -196,9 +249,12 @@ void DrainLoop::Impl::WaitForInterrupt() {
 
 void DrainLoop::Impl::ArmBackstop() {
   if (options.backstop_ns == 0 || stopped) return;
+  // The wake is the timer's due time: a handler that runs late (the loop busy elsewhere) counts
+  // the delay in the drain's latency.
+  backstop_due_ns = scheduler.NowNs() + options.backstop_ns;
   backstop_id = scheduler.RunAfter(options.backstop_ns, [this] {
     backstop_id = 0;
-    Pass(Wake::kTimer, scheduler.NowNs(), options.budget_bytes_per_cpu);
+    Pass(Wake::kTimer, std::min(backstop_due_ns, scheduler.NowNs()), options.budget_bytes_per_cpu);
     ArmBackstop();
   });
 }
@@ -220,6 +276,14 @@ void DrainLoop::Impl::Pass(Wake why, uint64_t wake_ns, uint32_t budget) {
       break;
   }
   ++health.passes;
+  const uint64_t start_ns = scheduler.NowNs();
+  if (why != Wake::kRepost && why != Wake::kFinal) {
+    // A re-posted pass carries its backlog's original wake: its start says nothing new.
+    const uint64_t waited = start_ns - std::min(wake_ns, start_ns);
+    health.wake_to_drain_start.Add(waited);
+    if (why == Wake::kInterrupt)
+      health.irq_to_drain_max_ns = std::max(health.irq_to_drain_max_ns, waited);
+  }
   bool work_left = false;
   uint64_t busy_bound = ~uint64_t{0};  // oldest "newest TSC" among CPUs with work left
   for (size_t i = 0; i < buffers.rings.size(); ++i) {
@@ -243,7 +307,9 @@ void DrainLoop::Impl::Pass(Wake why, uint64_t wake_ns, uint32_t budget) {
         tracefmt::CheckRingPointers(ring.data_size(), cons, prod) == tracefmt::RingAnomaly::kNone)
       busy_bound = std::min(busy_bound, merger.last_tsc(ring.cpu()));
   }
-  health.drain_latency.Add(scheduler.NowNs() - wake_ns);
+  const uint64_t end_ns = scheduler.NowNs();
+  health.drain_pass.Add(end_ns - start_ns);
+  health.drain_latency.Add(end_ns - std::min(wake_ns, end_ns));
   health.last_drain_unix_ns = scheduler.UnixNowNs();
   Emit(std::min(busy_bound, newest_tsc));
   if (work_left && !repost_pending && why != Wake::kFinal) {
@@ -273,11 +339,16 @@ bool DrainLoop::Impl::DrainCpu(size_t index, uint32_t budget) {
   }
   const uint64_t emitted_up_to = watermark;
   RunScan scan;
-  const tracefmt::RingDrain d = tracefmt::DrainRing(
+  // Shared memory is read once, by a copy straight into the merger's buffer for this CPU; the
+  // records are checked and walked in that copy, and the capture and the merger get exactly the
+  // bytes checked, whatever another dom0 process writes to the ring meanwhile.
+  const tracefmt::RingDrain d = tracefmt::DrainRingCopy(
       ring.Data(), cons_untrusted, prod_untrusted, budget,
-      [&](std::span<const std::byte> run) {
+      [&](size_t bytes) { return merger.StageRecords(id, bytes); },
+      [&](std::span<std::byte> run) {
         Capture(id, run);
-        PushRun(id, run, scan);
+        CommitRun(id, run, scan);
+        scan = RunScan{};
       },
       [&](tracefmt::RecordRef rec) {
         const uint32_t event = rec.event();
@@ -343,37 +414,27 @@ void DrainLoop::Impl::NoteAnomaly(CpuHealth& cpu, tracefmt::RingAnomaly anomaly,
   }
 }
 
-void DrainLoop::Impl::PushRun(uint32_t cpu, std::span<const std::byte> run, RunScan& scan) {
+void DrainLoop::Impl::CommitRun(uint32_t cpu, std::span<std::byte> run, const RunScan& scan) {
   if (!scan.wrap) [[likely]] {
-    merger.PushRecords(cpu, run, scan.records, scan.last_tsc);
-    scan = RunScan{};
+    merger.CommitStaged(cpu, run.size(), scan.records, scan.last_tsc);
     return;
   }
   // The run holds WRAP padding (once per lap of the buffer, at the end of the data area): the
-  // stretches around it go to the merger, the padding does not.
-  // The drain checked every record's size against the run, so the walk needs no bounds test.
-  size_t from = 0;
-  size_t records = 0;
-  uint64_t last_tsc = 0;
-  auto push = [&](size_t to) {
-    merger.PushRecords(cpu, run.subspan(from, to - from), records, last_tsc);
-    records = 0;
-    last_tsc = 0;
-  };
+  // records after it move down over it, in the copy, which is ours and was checked record by
+  // record (the size test only keeps this walk inside the run whatever it is given).
+  size_t kept = 0;
   for (size_t off = 0; off < run.size();) {
-    const tracefmt::RecordRef rec{tracefmt::Load32(run.data() + off), run.data() + off};
-    const size_t next = off + rec.SizeBytes();
-    if (rec.event() == tracefmt::ev::kWrapBuffer) {
-      push(off);
-      from = next;
-    } else {
-      ++records;
-      if (rec.has_tsc()) last_tsc = rec.Tsc();
+    const uint32_t header = tracefmt::Load32(run.data() + off);
+    const size_t size = tracefmt::RecordBytesFromHeader(header);
+    if (size > run.size() - off) [[unlikely]]
+      break;
+    if (tracefmt::RecordRef{header, run.data() + off}.event() != tracefmt::ev::kWrapBuffer) {
+      if (kept != off) std::memmove(run.data() + kept, run.data() + off, size);
+      kept += size;
     }
-    off = next;
+    off += size;
   }
-  push(run.size());
-  scan = RunScan{};
+  merger.CommitStaged(cpu, kept, scan.records, scan.last_tsc);
 }
 
 void DrainLoop::Impl::Emit(uint64_t up_to) {
@@ -396,6 +457,8 @@ void DrainLoop::Impl::Stop() {
   stopped = true;
   Pass(Wake::kFinal, wake_ns, kNoBudget);
   merger.EmitRunsUpTo(~uint64_t{0}, RunsToSink{sink});
+  tracing_enabled = false;
+  RestoreMasks();
   if (capture) {
     if (tracefmt::Status st = capture->Close(); !st) {
       ++health.capture_errors;
@@ -406,6 +469,7 @@ void DrainLoop::Impl::Stop() {
   }
   if (backstop_id != 0) scheduler.Cancel(backstop_id);
   backstop_id = 0;
+  wake_watch.reset();  // before the fd it watches is closed
   if (event) {
     boost::system::error_code ignored;
     event->cancel(ignored);
@@ -413,6 +477,33 @@ void DrainLoop::Impl::Stop() {
     event.reset();
   }
   SampleTotals();
+}
+
+void DrainLoop::Impl::RestoreMasks() {
+  if (masks_found.event) {
+    masks_found.event = false;
+    if (tracefmt::Status st = hypervisor.SetEventMask(masks_found.event_mask); !st)
+      log.Warn("restoring the trace event mask {:#010x}: {}", masks_found.event_mask,
+               st.error().Describe());
+    else
+      log.Info("trace event mask restored to {:#010x}", masks_found.event_mask);
+  }
+  if (masks_found.cpus) {
+    masks_found.cpus = false;
+    if (tracefmt::Status st = hypervisor.SetCpuMask({}); !st)
+      log.Warn("restoring the trace CPU mask: {}", st.error().Describe());
+    else
+      log.Info("trace CPU mask restored to every CPU (Xen's default: Xen cannot report a mask)");
+  }
+}
+
+void DrainLoop::Impl::ReleaseTracing() {
+  if (tracing_enabled && options.disable_tracing_on_exit) {
+    if (tracefmt::Status st = hypervisor.DisableTracing(); !st)
+      log.Warn("disabling tracing: {}", st.error().Describe());
+  }
+  tracing_enabled = false;
+  RestoreMasks();
 }
 
 void DrainLoop::Impl::SampleTotals() {
@@ -444,6 +535,8 @@ DrainLoop::DrainLoop(boost::asio::io_context& io, Scheduler& scheduler, Hypervis
 
 DrainLoop::~DrainLoop() {
   if (impl_->backstop_id != 0) impl_->scheduler.Cancel(impl_->backstop_id);
+  // Gone without Stop (a fatal error after start-up): the host's tracing is still given back.
+  impl_->ReleaseTracing();
 }
 
 tracefmt::Status DrainLoop::Start(const TraceSetup& setup, const PhysInfo& physinfo) {
@@ -469,6 +562,9 @@ uint64_t DrainLoop::watermark_tsc() const {
 }
 size_t DrainLoop::merger_bytes() const {
   return impl_->merger.buffer_bytes();
+}
+void DrainLoop::WaitForInterruptStampForTesting() {
+  if (impl_->wake_watch) impl_->wake_watch->WaitForStamp();
 }
 
 const DaemonHealth& DrainLoop::SampleHealth() {

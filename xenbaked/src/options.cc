@@ -218,7 +218,11 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
       ->check(Within(1u, 65535u));
   app.add_option(
       "--event-mask", o.event_mask,
-      "Event classes to trace (gen,sched,dom0op,hvm,mem,pv,shadow,hw,all) or a hex mask");
+      "Event classes to trace (gen,sched,dom0op,hvm,mem,pv,shadow,hw,all) or a hex mask. The "
+      "default is what the accounting reads (scheduler runstate/switch/wake/block, dom0 domain "
+      "ops); hypercall and I/O counts need pv,hvm,mem too, at a cost: Xen then traces every "
+      "hypercall, VM exit and grant, taking hypervisor time and filling the buffers several "
+      "times faster (more loss)");
   app.add_option("--cpu-mask", o.cpu_mask, "CPUs to trace: all, or a list like 0-3,6");
   app.add_option("--initial-contents", initial,
                  "Records found in the buffers at start: discard or account")

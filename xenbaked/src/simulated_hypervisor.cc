@@ -11,16 +11,31 @@ tracefmt::Result<PhysInfo> SimulatedHypervisor::GetPhysInfo() {
   return PhysInfo{.nr_cpus = p.nr_cpus, .max_cpu_id = p.max_cpu_id, .cpu_khz = p.cpu_khz};
 }
 
+tracefmt::Result<uint32_t> SimulatedHypervisor::GetEventMask() {
+  return host_.tbuf_info().event_mask;
+}
+
+tracefmt::Status SimulatedHypervisor::SetEventMask(uint32_t mask) {
+  host_.SetEventMask(mask);
+  return {};
+}
+
+tracefmt::Status SimulatedHypervisor::SetCpuMask(const std::vector<uint32_t>& cpus) {
+  std::vector<uint8_t> bitmap;
+  if (cpus.empty()) {  // every CPU the host could have
+    bitmap.assign(host_.physinfo().max_cpu_id / 8 + 1, 0xff);
+  }
+  for (uint32_t cpu : cpus) {
+    if (bitmap.size() <= cpu / 8) bitmap.resize(cpu / 8 + 1);
+    bitmap[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
+  }
+  host_.SetCpuMask(bitmap);
+  return {};
+}
+
 tracefmt::Result<TraceBuffers> SimulatedHypervisor::EnableTracing(const TraceSetup& setup) {
   if (setup.event_mask != 0) host_.SetEventMask(setup.event_mask);
-  if (!setup.cpu_mask.empty()) {
-    std::vector<uint8_t> bitmap;
-    for (uint32_t cpu : setup.cpu_mask) {
-      if (bitmap.size() <= cpu / 8) bitmap.resize(cpu / 8 + 1);
-      bitmap[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
-    }
-    host_.SetCpuMask(bitmap);
-  }
+  if (!setup.cpu_mask.empty()) (void)SetCpuMask(setup.cpu_mask);
   tracefmt::Result<simulator::TbufInfo> info = host_.EnableTracing(setup.pages_per_cpu);
   if (!info) return info.error();
   // As on Xen: the size reported is t_info's, the per-CPU size is in t_info itself.

@@ -101,17 +101,11 @@ tracefmt::Result<PhysInfo> XenHypervisor::GetPhysInfo() {
 tracefmt::Result<TraceBuffers> XenHypervisor::EnableTracing(const TraceSetup& setup) {
   tracefmt::Result<PhysInfo> phys = GetPhysInfo();
   if (!phys) return phys.error();
-  if (setup.event_mask != 0 && xc_tbuf_set_evt_mask(h_->xch, setup.event_mask) != 0)
-    return MakeSystemError("xc_tbuf_set_evt_mask");
+  if (setup.event_mask != 0) {
+    if (tracefmt::Status st = SetEventMask(setup.event_mask); !st) return st.error();
+  }
   if (!setup.cpu_mask.empty()) {
-    xc_cpumap_t map = xc_cpumap_alloc(h_->xch);
-    if (map == nullptr) return MakeSystemError("xc_cpumap_alloc");
-    const int max_cpus = xc_get_max_cpus(h_->xch);
-    for (uint32_t cpu : setup.cpu_mask)
-      if (static_cast<int>(cpu) < max_cpus) map[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
-    const int rc = xc_tbuf_set_cpu_mask(h_->xch, map);
-    std::free(map);
-    if (rc != 0) return MakeSystemError("xc_tbuf_set_cpu_mask");
+    if (tracefmt::Status st = SetCpuMask(setup.cpu_mask); !st) return st.error();
   }
   // The size is one-shot per boot (and tbuf_size= on Xen's command line wins); `size` comes back
   // as the t_info area's size in bytes, not a CPU buffer's.
@@ -174,6 +168,36 @@ tracefmt::Status XenHypervisor::AckEvent() {
 
 tracefmt::Status XenHypervisor::DisableTracing() {
   if (xc_tbuf_disable(h_->xch) != 0) return MakeSystemError("xc_tbuf_disable");
+  return {};
+}
+
+tracefmt::Result<uint32_t> XenHypervisor::GetEventMask() {
+  struct xen_sysctl sysctl;
+  std::memset(&sysctl, 0, sizeof sysctl);
+  sysctl.cmd = XEN_SYSCTL_tbuf_op;
+  sysctl.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
+  sysctl.u.tbuf_op.cmd = XEN_SYSCTL_TBUFOP_get_info;
+  if (xc_sysctl(h_->xch, &sysctl) != 0) return MakeSystemError("XEN_SYSCTL_TBUFOP_get_info");
+  return sysctl.u.tbuf_op.evt_mask;
+}
+
+tracefmt::Status XenHypervisor::SetEventMask(uint32_t mask) {
+  if (xc_tbuf_set_evt_mask(h_->xch, mask) != 0) return MakeSystemError("xc_tbuf_set_evt_mask");
+  return {};
+}
+
+tracefmt::Status XenHypervisor::SetCpuMask(const std::vector<uint32_t>& cpus) {
+  xc_cpumap_t map = xc_cpumap_alloc(h_->xch);
+  if (map == nullptr) return MakeSystemError("xc_cpumap_alloc");
+  const int max_cpus = xc_get_max_cpus(h_->xch);
+  if (cpus.empty()) {
+    for (int cpu = 0; cpu < max_cpus; ++cpu) map[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
+  }
+  for (uint32_t cpu : cpus)
+    if (static_cast<int>(cpu) < max_cpus) map[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
+  const int rc = xc_tbuf_set_cpu_mask(h_->xch, map);
+  std::free(map);
+  if (rc != 0) return MakeSystemError("xc_tbuf_set_cpu_mask");
   return {};
 }
 

@@ -49,6 +49,10 @@ std::string Warning(Liveness liveness, const shm::Snapshot& s, uint64_t now_mono
     case Liveness::kStopped:
       return "xenbaked has stopped: these are its last figures";
     case Liveness::kStale: {
+      // A heartbeat that never moved is no publication: there is no age to give (the monotonic
+      // clock never reads 0 at a publication).
+      if (s.heartbeat.publish_monotonic_ns == 0)
+        return "no publication yet from xenbaked: it is starting, hung or gone; no figures";
       const uint64_t age_ns = now_monotonic_ns > s.heartbeat.publish_monotonic_ns
                                   ? now_monotonic_ns - s.heartbeat.publish_monotonic_ns
                                   : 0;

@@ -108,6 +108,19 @@ TEST(BuildTopModel, WarnsWhenTheDaemonIsStaleOrStopped) {
   EXPECT_EQ(ModelJson(stopped)["daemon"], "stopped");
 }
 
+// A daemon that created its snapshot but never published (it is starting, or hung before its
+// first interval) has no age to give: the heartbeat's time is 0, not a publication.
+TEST(BuildTopModel, SaysNoPublicationYetForASnapshotNeverPublished) {
+  shm::Snapshot never = Sample();
+  never.heartbeat.publish_monotonic_ns = 0;
+  never.heartbeat.publish_realtime_ns = 0;
+  never.heartbeat.publish_count = 0;
+  const TopModel m = BuildTopModel(never, Liveness::kStale, 3280 * kSecond);
+  EXPECT_EQ(m.state, DaemonState::kStale);
+  EXPECT_NE(m.warning.find("no publication yet"), std::string::npos) << m.warning;
+  EXPECT_EQ(m.warning.find("not published for"), std::string::npos) << m.warning;
+}
+
 TEST(SortDomains, SortsByTheChosenColumnThenId) {
   TopModel m = BuildTopModel(Sample(), Liveness::kLive, 0);
   SortDomains(m.domains, SortKey::kCpu, /*descending=*/true);

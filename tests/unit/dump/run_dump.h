@@ -1,4 +1,5 @@
-// Runs xenbake-dump's entry point in-process and captures what it prints.
+// Runs xenbake-dump's entry point (or another tool's of the same shape) in-process and captures
+// what it prints.
 #pragma once
 
 #include <cstdio>
@@ -16,8 +17,9 @@ struct DumpRun {
   std::string err;
 };
 
-inline DumpRun RunDumpMain(std::vector<std::string> args) {
-  args.insert(args.begin(), "xenbake-dump");
+// Runs a tool's entry point `main_fn(argc, argv, out, err)` with both streams captured.
+template <typename Main>
+DumpRun RunCapturing(Main&& main_fn, const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   for (const std::string& a : args) argv.push_back(a.c_str());
   char* out_buf = nullptr;
@@ -27,7 +29,7 @@ inline DumpRun RunDumpMain(std::vector<std::string> args) {
   std::FILE* out = ::open_memstream(&out_buf, &out_len);
   std::FILE* err = ::open_memstream(&err_buf, &err_len);
   DumpRun run;
-  run.status = DumpMain(static_cast<int>(argv.size()), argv.data(), out, err);
+  run.status = main_fn(static_cast<int>(argv.size()), argv.data(), out, err);
   std::fclose(out);
   std::fclose(err);
   run.out.assign(out_buf, out_len);
@@ -35,6 +37,13 @@ inline DumpRun RunDumpMain(std::vector<std::string> args) {
   std::free(out_buf);
   std::free(err_buf);
   return run;
+}
+
+inline DumpRun RunDumpMain(std::vector<std::string> args) {
+  args.insert(args.begin(), "xenbake-dump");
+  return RunCapturing([](int argc, const char* const* argv, std::FILE* out,
+                         std::FILE* err) { return DumpMain(argc, argv, out, err); },
+                      args);
 }
 
 }  // namespace dom0tools::testing

@@ -247,3 +247,96 @@ TEST(RingCheckTest, ValidPointersPass) {
 
 }  // namespace
 }  // namespace tracefmt
+
+namespace tracefmt {
+namespace {
+
+struct CopyDrained {
+  Drained drained;
+  std::vector<std::byte> copy;  // the caller's private memory the window is copied to
+  bool runs_in_copy = true;     // every run handed out lies in `copy`
+};
+
+CopyDrained DrainCopy(FakeRing& ring, uint32_t cons, uint32_t prod, uint32_t max_bytes,
+                      bool scribble_while_walking = false) {
+  CopyDrained c;
+  c.copy.resize(kDataSize);
+  c.drained.result = DrainRingCopy(
+      ring.data(), cons, prod, max_bytes,
+      [&](size_t bytes) {
+        EXPECT_LE(bytes, c.copy.size());
+        return c.copy.data();
+      },
+      [&](std::span<std::byte> run) {
+        ++c.drained.runs;
+        c.runs_in_copy &=
+            run.data() >= c.copy.data() && run.data() + run.size() <= c.copy.data() + c.copy.size();
+        c.drained.run_bytes.insert(c.drained.run_bytes.end(), run.begin(), run.end());
+      },
+      [&](const Record& rec) {
+        c.drained.records.push_back(rec);
+        // Another writer of the shared ring, in the middle of the walk: every size it holds now
+        // is a record the size of the whole area.
+        if (scribble_while_walking)
+          for (size_t off = 0; off + 4 <= kDataSize; off += 4)
+            Store32(ring.mutable_data().data() + off, MakeHeader(ev::kWake, 7, true));
+      });
+  return c;
+}
+
+// Lays out a window that wraps, with WRAP padding, and records of several sizes.
+FakeRing WrappedRing(uint32_t& cons, uint32_t& prod) {
+  FakeRing ring;
+  uint32_t off = kDataSize - 200;
+  cons = off;
+  for (int i = 0; i < 7; ++i) off = ring.Put(off, Rec(ev::kWake, 100 + i, {1, 2, uint32_t(i)}));
+  ring.PadToEnd(off);
+  off = 0;
+  for (int i = 0; i < 9; ++i) off = ring.Put(off, Rec(ev::kBlock, 200 + i, {uint32_t(i)}));
+  prod = kDataSize + off;
+  return ring;
+}
+
+TEST(RingDrainCopyTest, GivesWhatDrainRingGivesForEveryBudget) {
+  uint32_t cons = 0;
+  uint32_t prod = 0;
+  FakeRing ring = WrappedRing(cons, prod);
+  for (uint32_t budget : {0u, 1u, 20u, 40u, 41u, 100u, 160u, 196u, 200u, 230u, ~0u}) {
+    const Drained in_place = Drain(ring, cons, prod, budget);
+    const CopyDrained copied = DrainCopy(ring, cons, prod, budget);
+    EXPECT_EQ(copied.drained.result.new_cons, in_place.result.new_cons) << budget;
+    EXPECT_EQ(copied.drained.result.bytes_consumed, in_place.result.bytes_consumed) << budget;
+    EXPECT_EQ(copied.drained.result.bytes_left, in_place.result.bytes_left) << budget;
+    EXPECT_EQ(copied.drained.result.records, in_place.result.records) << budget;
+    EXPECT_EQ(copied.drained.result.anomaly, in_place.result.anomaly) << budget;
+    EXPECT_EQ(copied.drained.run_bytes, in_place.run_bytes) << budget;
+    EXPECT_EQ(copied.drained.runs, in_place.runs) << budget;
+    EXPECT_TRUE(copied.runs_in_copy);
+  }
+}
+
+TEST(RingDrainCopyTest, CorruptRecordIsFoundInTheCopy) {
+  FakeRing ring;
+  uint32_t off = ring.Put(0, Rec(ev::kWake, 1, {1}));
+  Store32(ring.mutable_data().data() + off, MakeHeader(ev::kWake, 7, true));  // 40 bytes claimed
+  const CopyDrained copied = DrainCopy(ring, 0, off + 8, ~0u);
+  EXPECT_EQ(copied.drained.result.anomaly, RingAnomaly::kCorruptRecord);
+  EXPECT_EQ(copied.drained.result.records, 1u);
+  EXPECT_EQ(copied.drained.result.new_cons, off + 8);
+}
+
+// The shared ring read once: what a writer does to it after the copy changes nothing that was
+// checked — the runs handed out are the records walked, byte for byte.
+TEST(RingDrainCopyTest, AWriterAfterTheCopyChangesNothingHandedOut) {
+  FakeRing ring;
+  uint32_t prod = 0;
+  for (int i = 0; i < 12; ++i) prod = ring.Put(prod, Rec(ev::kWake, 100 + i, {1, uint32_t(i)}));
+  const Drained before = Drain(ring, 0, prod);
+  const CopyDrained copied = DrainCopy(ring, 0, prod, ~0u, /*scribble_while_walking=*/true);
+  EXPECT_EQ(copied.drained.result.records, before.result.records);
+  EXPECT_EQ(copied.drained.run_bytes, before.run_bytes);
+  EXPECT_TRUE(copied.drained.result.ok());
+}
+
+}  // namespace
+}  // namespace tracefmt

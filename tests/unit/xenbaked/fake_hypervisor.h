@@ -43,9 +43,27 @@ class FakeHypervisor final : public Hypervisor {
   }
   tracefmt::Result<TraceBuffers> EnableTracing(const TraceSetup& setup) override {
     setup_ = setup;
+    // As Xen: the masks are set before the buffers are enabled, and stay set if enabling fails.
+    if (setup.event_mask != 0) event_mask = setup.event_mask;
+    if (!setup.cpu_mask.empty()) cpu_mask = setup.cpu_mask;
+    if (!enable_error.empty())
+      return tracefmt::MakeError(tracefmt::ErrorCode::kUnsupported, enable_error);
     enabled_ = true;
     ++enable_calls;
     return TraceBuffers{pages_, rings_};
+  }
+  tracefmt::Result<uint32_t> GetEventMask() override {
+    if (!event_mask_error.empty())
+      return tracefmt::MakeError(tracefmt::ErrorCode::kUnsupported, event_mask_error);
+    return event_mask;
+  }
+  tracefmt::Status SetEventMask(uint32_t mask) override {
+    event_mask = mask;
+    return {};
+  }
+  tracefmt::Status SetCpuMask(const std::vector<uint32_t>& cpus) override {
+    cpu_mask = cpus;
+    return {};
   }
   int EventFd() const override { return efd_; }
   tracefmt::Status AckEvent() override {
@@ -131,6 +149,11 @@ class FakeHypervisor final : public Hypervisor {
   uint64_t dropped = 0;
   std::vector<uint32_t> online_later;  // online CPUs without a ring (came online after enable)
   std::string online_error;            // non-empty: OnlineCpus() fails with it
+  // The host's trace masks as they stand (Xen's defaults: every class, every CPU).
+  uint32_t event_mask = 0x0ffff000;
+  std::vector<uint32_t> cpu_mask;  // empty: every CPU
+  std::string event_mask_error;    // non-empty: GetEventMask() fails with it
+  std::string enable_error;        // non-empty: EnableTracing() fails after setting masks
 
  private:
   uint32_t Advance(uint32_t p, uint32_t n) const {

@@ -355,6 +355,13 @@ class LiveMerger {
   // (the ring drain checks every size against the window), so `records` ends on a record boundary.
   void PushRecords(uint32_t cpu, std::span<const std::byte> records, size_t count,
                    uint64_t last_tsc);
+  // The same in two steps, so a ring window is copied once, straight into the CPU's buffer, and
+  // checked there rather than in shared memory (tracefmt::DrainRingCopy's copy_to): room for
+  // `bytes` more bytes after `cpu`'s records, valid until the next call on the merger...
+  std::byte* StageRecords(uint32_t cpu, size_t bytes);
+  // ...then the first `bytes` of that room (at most what was staged) held as `count` whole
+  // records, newest TSC `last_tsc` (0: none has one), as PushRecords holds them.
+  void CommitStaged(uint32_t cpu, size_t bytes, size_t count, uint64_t last_tsc);
   // One decoded record (encoded again into the CPU's buffer).
   void Push(uint32_t cpu, const Record& rec);
   // Releases every held record with tsc <= watermark, in TSC order (ties to the lower CPU), to
@@ -422,9 +429,9 @@ class LiveMerger {
     return front->cpu < second->cpu ? second->head_tsc : second->head_tsc - 1;
   }
   Queue& QueueFor(uint32_t cpu);
-  // Makes room for `more` bytes, moving the unemitted records to the front when that avoids
-  // growing; returns where they go.
-  std::byte* Reserve(Queue& q, size_t more);
+  // Makes room for `more` bytes after the records, moving the unemitted records to the front
+  // when that avoids growing; returns where they go (the queue's size is unchanged).
+  std::byte* Room(Queue& q, size_t more);
   // Gathers the queues with a record at or below `watermark`, oldest head first, into order_.
   void OrderHeads(uint64_t watermark);
   // Puts order_[0] back in order after its head moved on, or drops it when it has nothing more

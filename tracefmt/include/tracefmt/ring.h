@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 #include <type_traits>
@@ -80,23 +81,29 @@ constexpr RingAnomaly CheckRingPointers(uint32_t data_size, uint32_t cons, uint3
 }
 
 namespace internal {
-// Delivers the whole records at the start of `run` (a contiguous stretch of the data area) that
-// fit in `budget` bytes. Returns the bytes delivered; sets `corrupt` when a record's size runs
-// past the end of `run`. `run.size()` is a multiple of 4, so a header is always readable.
+// Delivers the whole records at the start of `run` that fit in `budget` bytes. `run` holds the
+// first bytes of a contiguous stretch of `stretch_len` bytes of the data area (all of it, or a
+// copy of its first part); a record whose size runs past the stretch is corruption, one that
+// runs past `run` only (the copy stopped at the budget) ends the delivery as the budget does.
+// Returns the bytes delivered; sets `corrupt` when a record's size runs past the stretch.
+// `run.size()` is a multiple of 4, so a header is always readable.
 template <typename OnRecord>
-uint32_t DeliverRun(std::span<const std::byte> run, uint32_t budget, bool& corrupt,
-                    uint64_t& records, OnRecord& on_record) {
+uint32_t DeliverRun(std::span<const std::byte> run, uint32_t stretch_len, uint32_t budget,
+                    bool& corrupt, uint64_t& records, OnRecord& on_record) {
   uint32_t off = 0;
   const uint32_t len = static_cast<uint32_t>(run.size());
   Record rec;
   while (off < len) {
     const uint32_t header = Load32(run.data() + off);
     const uint32_t size = RecordBytesFromHeader(header);
-    if (size > len - off) {
+    if (size > stretch_len - off) {
       corrupt = true;
       break;
     }
     if (off > 0 && off + size > budget) break;  // the first record always goes: progress
+    // Never true when `run` reaches as far as the budget lets a record go (DrainRingVia's copy
+    // does); it keeps the walk inside `run` whatever the caller gives.
+    if (size > len - off) break;
     // A consumer that takes a RecordRef reads the record in place: no decoded copy.
     if constexpr (std::is_invocable_v<OnRecord&, RecordRef>) {
       on_record(RecordRef{header, run.data() + off});
@@ -109,19 +116,13 @@ uint32_t DeliverRun(std::span<const std::byte> run, uint32_t budget, bool& corru
   }
   return off;
 }
-}  // namespace internal
 
-// Reads the records between `cons_untrusted` and `prod_untrusted` in `data` (one CPU's data area,
-// exactly data_size bytes), at most `max_bytes` of them (whole records only; at least one record
-// is always delivered when there is one, so progress is guaranteed). `on_run` receives each
-// contiguous stretch of whole records as raw bytes, before `on_record` sees its records; either
-// may be a no-op; an `on_record` that takes a RecordRef gets each record in place instead of a
-// decoded copy. The caller should read prod once, issue a read barrier, call this on memory
-// the producer will not touch until cons is published, then publish `new_cons`.
-template <typename OnRun, typename OnRecord>
-RingDrain DrainRing(std::span<const std::byte> data, uint32_t cons_untrusted,
-                    uint32_t prod_untrusted, uint32_t max_bytes, OnRun&& on_run,
-                    OnRecord&& on_record) {
+// DrainRing and DrainRingCopy: `stage(span)` gives the bytes to walk for a stretch of the data
+// area (the stretch itself, or a private copy of it); the walk and `on_run` see those bytes.
+template <typename Stage, typename OnRun, typename OnRecord>
+RingDrain DrainRingVia(std::span<const std::byte> data, uint32_t cons_untrusted,
+                       uint32_t prod_untrusted, uint32_t max_bytes, Stage& stage, OnRun& on_run,
+                       OnRecord& on_record) {
   RingDrain out;
   const uint32_t data_size = static_cast<uint32_t>(data.size());
   out.anomaly = CheckRingPointers(data_size, cons_untrusted, prod_untrusted);
@@ -152,9 +153,12 @@ RingDrain DrainRing(std::span<const std::byte> data, uint32_t cons_untrusted,
   // Returns true when the whole run was delivered.
   auto deliver = [&](uint32_t offset, uint32_t len) {
     if (done >= budget) return false;
-    const std::span<const std::byte> bytes = data.subspan(offset, len);
+    // No more than the budget can deliver: up to it, or one record when less is left (the first
+    // record always goes). A record past this is past the budget too.
+    const uint32_t reach = std::min(len, std::max(budget - done, kMaxRecordBytes));
+    const std::span<const std::byte> bytes = stage(data.subspan(offset, reach));
     const uint32_t whole =
-        internal::DeliverRun(bytes, budget - done, corrupt, out.records, on_record);
+        internal::DeliverRun(bytes, len, budget - done, corrupt, out.records, on_record);
     if (whole > 0) on_run(bytes.first(whole));
     done += whole;
     return whole == len;
@@ -172,6 +176,51 @@ RingDrain DrainRing(std::span<const std::byte> data, uint32_t cons_untrusted,
     out.new_cons = static_cast<uint32_t>(next >= 2ull * data_size ? next - 2ull * data_size : next);
   }
   return out;
+}
+}  // namespace internal
+
+// Reads the records between `cons_untrusted` and `prod_untrusted` in `data` (one CPU's data area,
+// exactly data_size bytes), at most `max_bytes` of them (whole records only; at least one record
+// is always delivered when there is one, so progress is guaranteed). `on_run` receives each
+// contiguous stretch of whole records as raw bytes, after `on_record` has seen its records;
+// either may be a no-op; an `on_record` that takes a RecordRef gets each record in place instead
+// of a decoded copy. The caller should read prod once, issue a read barrier, call this on memory
+// the producer will not touch until cons is published, then publish `new_cons`.
+//
+// The records are read where they lie, and `on_run` gets the ring's bytes again: when another
+// process may write the ring meanwhile, those bytes need not be the ones checked. A consumer that
+// keeps or walks the bytes again uses DrainRingCopy.
+template <typename OnRun, typename OnRecord>
+RingDrain DrainRing(std::span<const std::byte> data, uint32_t cons_untrusted,
+                    uint32_t prod_untrusted, uint32_t max_bytes, OnRun&& on_run,
+                    OnRecord&& on_record) {
+  auto in_place = [](std::span<const std::byte> stretch) { return stretch; };
+  return internal::DrainRingVia(data, cons_untrusted, prod_untrusted, max_bytes, in_place, on_run,
+                                on_record);
+}
+
+// DrainRing over a private copy: each stretch of the window (at most what the budget can take)
+// is copied first to `copy_to(bytes)` (memory of the caller's, at least `bytes` long, that no one
+// else writes), and the records are checked and walked there, so `on_record` and `on_run` see
+// exactly the bytes checked whatever another writer of the shared ring does meanwhile. `on_run`
+// gets the copy's whole records as std::span<std::byte>, the caller's to keep or rearrange.
+// Shared memory is read once, by the copy.
+template <typename CopyTo, typename OnRun, typename OnRecord>
+RingDrain DrainRingCopy(std::span<const std::byte> data, uint32_t cons_untrusted,
+                        uint32_t prod_untrusted, uint32_t max_bytes, CopyTo&& copy_to,
+                        OnRun&& on_run, OnRecord&& on_record) {
+  std::byte* copy = nullptr;
+  auto stage = [&](std::span<const std::byte> stretch) {
+    copy = copy_to(stretch.size());
+    std::memcpy(copy, stretch.data(), stretch.size());
+    return std::span<const std::byte>(copy, stretch.size());
+  };
+  // The walked bytes start at `copy`: hand them on writable.
+  auto on_copied_run = [&](std::span<const std::byte> run) {
+    on_run(std::span<std::byte>(copy, run.size()));
+  };
+  return internal::DrainRingVia(data, cons_untrusted, prod_untrusted, max_bytes, stage,
+                                on_copied_run, on_record);
 }
 
 }  // namespace tracefmt

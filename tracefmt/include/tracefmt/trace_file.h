@@ -57,6 +57,12 @@ Error EmptyFileError();
 // The error for a record that starts `pos` bytes into `chunk` but runs past its end.
 Error RecordCutShortError(const Chunk& chunk, size_t pos);
 
+// Opens `path` read-only (close-on-exec) when it is a regular file; anything else (a FIFO, a
+// device, a directory) is refused with kInvalidArgument, without waiting: a FIFO opened for
+// reading would block until some writer came, forever for a tool given the wrong path. Every
+// file input of the tools comes through here (a trace, its sidecar). The caller closes the fd.
+Result<int> OpenRegularFileForReading(const std::string& path);
+
 class TraceFileReader {
  public:
   // Maps a file. Errors: the file cannot be opened or mapped.

@@ -6,9 +6,13 @@
 //   - the backstop timer, for CPUs that never reach half full (an idle CPU never interrupts);
 //   - a re-post, when a pass stopped at a CPU's per-pass byte budget with work left — so one busy
 //     CPU cannot starve the others, and other handlers (signals, clients) get a turn between.
-// Each pass drains every CPU: read prod (acquire), decode and deliver the window, publish cons
-// (release). Drain latency is the time from the wake to the pass's last cons published; a
-// backlog that takes several passes counts from the original wake.
+// Each pass drains every CPU: read prod (acquire), copy the window into the merger's buffer and
+// check and walk it there (shared memory is read once: another dom0 process may write it
+// meanwhile), publish cons (release). Drain latency is the time from the wake to the pass's last
+// cons published; a backlog that takes several passes counts from the original wake. The wake is
+// when the interrupt arrived (noted by a WakeWatch thread, so time spent behind other handlers
+// on the loop counts) or when the backstop timer fell due; DaemonHealth splits it into wake to
+// pass start and the pass itself.
 //
 // Merging: each CPU's records are in TSC order; the LiveMerger holds them until a watermark says
 // no CPU can still deliver an older one. The watermark after a pass is the minimum, over the CPUs
@@ -87,8 +91,11 @@ class DrainLoop {
   tracefmt::Status Start(const TraceSetup& setup, const PhysInfo& physinfo);
 
   // The final drain: disables tracing (if so configured), drains every CPU to empty regardless of
-  // the budget, hands every held record to the sink, flushes and closes the capture, and stops
-  // waiting, so io.run() returns once nothing else is pending. Idempotent.
+  // the budget, hands every held record to the sink, gives back the trace masks Start changed
+  // (the event mask as found; the CPU mask as Xen's default, every CPU, since Xen cannot report
+  // it), flushes and closes the capture, and stops waiting, so io.run() returns once nothing
+  // else is pending. Idempotent. Start failing after tracing was enabled, and a loop destroyed
+  // without Stop, disable tracing (if so configured) and give the masks back too.
   void Stop();
   bool stopped() const;
 
@@ -102,6 +109,9 @@ class DrainLoop {
   uint64_t watermark_tsc() const;
   // Bytes the merger keeps allocated for records held back by the watermark (memory reports).
   size_t merger_bytes() const;
+  // Tests: blocks until the interrupt's arrival has been noted (WakeWatch), so a test can then
+  // keep the loop busy and see that wait counted.
+  void WaitForInterruptStampForTesting();
 
  private:
   struct Impl;

@@ -18,8 +18,8 @@
 
 namespace xenbaked {
 
-// Wake-to-cons-published latency of drain passes. Fixed log2 buckets so the struct stays a value
-// that any publisher can copy and render without allocating.
+// A latency distribution of drain passes (DaemonHealth says which). Fixed log2 buckets so the
+// struct stays a value that any publisher can copy and render without allocating.
 struct LatencyHistogram {
   // Bucket i counts samples in [2^(i-1), 2^i) ns (bucket 0: below 1 ns); the last is open-ended.
   static constexpr size_t kBuckets = 40;  // 2^39 ns ≈ 9 minutes
@@ -101,8 +101,16 @@ struct DaemonHealth {
   std::vector<uint32_t> untraced_cpus;
   bool online_cpus_known = false;  // false when the hypervisor could not list its online CPUs
 
+  // Wake to the pass's last cons published. The wake is when the interrupt arrived (seen by a
+  // thread of its own, so time the loop spent on other handlers counts) or the backstop's due
+  // time; a backlog's re-posted passes count from the original wake.
   LatencyHistogram drain_latency;
-  std::vector<CpuHealth> cpus;  // one per CPU with a buffer, ascending id
+  // drain_latency in two parts: wake to the pass's start (the loop busy elsewhere, or slow to be
+  // scheduled; first passes of a wake only) and the pass itself (every pass).
+  LatencyHistogram wake_to_drain_start;
+  LatencyHistogram drain_pass;
+  uint64_t irq_to_drain_max_ns = 0;  // worst wake_to_drain_start of an interrupt wake
+  std::vector<CpuHealth> cpus;       // one per CPU with a buffer, ascending id
 };
 
 }  // namespace xenbaked

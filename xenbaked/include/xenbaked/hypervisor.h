@@ -128,6 +128,16 @@ class Hypervisor {
   // Stops the producer. The mappings stay valid so a final drain can read what is left.
   virtual tracefmt::Status DisableTracing() = 0;
 
+  // The trace masks are global to the host and outlive the consumer that set them (the next
+  // `xentrace` without -e inherits the event mask): a consumer reads what it found before it
+  // changes them and gives that back when it exits.
+  // The event mask in force now (Xen: XEN_SYSCTL_TBUFOP_get_info; libxenctrl has no getter).
+  virtual tracefmt::Result<uint32_t> GetEventMask() = 0;
+  virtual tracefmt::Status SetEventMask(uint32_t mask) = 0;
+  // Traces only the CPUs listed; empty: every CPU. Xen offers no way to read this mask back, so
+  // what a consumer restores is Xen's own default, every CPU.
+  virtual tracefmt::Status SetCpuMask(const std::vector<uint32_t>& cpus) = 0;
+
   // Domains that exist now, with names (xc_domain_getinfolist + /local/domain/<id>/name).
   virtual tracefmt::Result<std::vector<DomainInfo>> ListDomains() = 0;
 

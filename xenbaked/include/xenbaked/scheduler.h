@@ -13,6 +13,7 @@
 //   io.poll();
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -27,7 +28,7 @@ namespace xenbaked {
 class Scheduler {
  public:
   virtual ~Scheduler() = default;
-  // Monotonic time in ns (an arbitrary epoch).
+  // Monotonic time in ns (an arbitrary epoch). Callable from any thread.
   virtual uint64_t NowNs() const = 0;
   // Wall-clock time in ns since the Unix epoch, for reports only.
   virtual uint64_t UnixNowNs() const = 0;
@@ -60,7 +61,7 @@ class ManualScheduler final : public Scheduler {
  public:
   explicit ManualScheduler(uint64_t start_ns = 1'000'000'000,
                            uint64_t unix_start_ns = 1'700'000'000'000'000'000);
-  uint64_t NowNs() const override { return now_ns_; }
+  uint64_t NowNs() const override { return now_ns_.load(std::memory_order_relaxed); }
   uint64_t UnixNowNs() const override { return unix_start_ns_ + (now_ns_ - start_ns_); }
   uint64_t RunAfter(uint64_t delay_ns, std::function<void()> task) override;
   void Cancel(uint64_t id) override;
@@ -77,7 +78,7 @@ class ManualScheduler final : public Scheduler {
   };
   uint64_t start_ns_;
   uint64_t unix_start_ns_;
-  uint64_t now_ns_;
+  std::atomic<uint64_t> now_ns_;  // read from other threads too (WakeWatch)
   uint64_t next_id_ = 1;
   std::map<Key, std::function<void()>> tasks_;
   std::map<uint64_t, uint64_t> deadline_of_;

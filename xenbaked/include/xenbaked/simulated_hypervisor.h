@@ -25,6 +25,9 @@ class SimulatedHypervisor final : public Hypervisor {
   int EventFd() const override { return host_.notify_fd(); }
   tracefmt::Status AckEvent() override;
   tracefmt::Status DisableTracing() override;
+  tracefmt::Result<uint32_t> GetEventMask() override;
+  tracefmt::Status SetEventMask(uint32_t mask) override;
+  tracefmt::Status SetCpuMask(const std::vector<uint32_t>& cpus) override;
   tracefmt::Result<std::vector<DomainInfo>> ListDomains() override;
   tracefmt::Result<std::vector<uint32_t>> OnlineCpus() override { return host_.online_cpus(); }
 

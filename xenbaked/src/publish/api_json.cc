@@ -134,6 +134,9 @@ json HealthJson(const DaemonHealth& h) {
           {"untraced_cpus", h.online_cpus_known ? json(h.untraced_cpus) : json(nullptr)},
           {"drain_latency_ns",
            {{"count", l.count}, {"mean", l.mean_ns()}, {"min", l.min_ns}, {"max", l.max_ns}}},
+          {"wake_to_drain_start_max_ns", h.wake_to_drain_start.max_ns},
+          {"drain_pass_max_ns", h.drain_pass.max_ns},
+          {"irq_to_drain_max_ns", h.irq_to_drain_max_ns},
           {"cpus", std::move(cpus)}};
 }
 

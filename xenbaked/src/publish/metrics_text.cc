@@ -127,7 +127,8 @@ void DaemonFamilies(const PublishView& view, Exposition& out) {
 
   const LatencyHistogram& l = h.drain_latency;
   out.Family("xenbaked_drain_latency_seconds", "histogram",
-             "Time from a wake to the last consumer pointer published in that pass.");
+             "Time from a wake (interrupt arrival, timer due) to the last consumer pointer "
+             "published in that pass.");
   uint64_t cumulative = 0;
   for (size_t i = 0; i + 1 < LatencyHistogram::kBuckets; ++i) {
     cumulative += l.buckets[i];
@@ -138,6 +139,9 @@ void DaemonFamilies(const PublishView& view, Exposition& out) {
   out.Sample("xenbaked_drain_latency_seconds_bucket", "le=\"+Inf\"", double(l.count));
   out.Sample("xenbaked_drain_latency_seconds_sum", "", double(l.sum_ns) / kNsPerSecond);
   out.Sample("xenbaked_drain_latency_seconds_count", "", double(l.count));
+  out.Family("xenbaked_irq_to_drain_max_seconds", "gauge",
+             "Longest wait, since start, from a trace interrupt's arrival to its drain's start.");
+  out.Sample("xenbaked_irq_to_drain_max_seconds", "", double(h.irq_to_drain_max_ns) / kNsPerSecond);
 }
 
 }  // namespace
