@@ -35,6 +35,7 @@ constexpr uint32_t kDomainTableSize = uint32_t{ev::kMaxDomainId} + 1;
 constexpr int32_t kNoSlot = -1;
 constexpr uint32_t kNoDomain = 0xffffffff;
 constexpr uint64_t kNoSlice = std::numeric_limits<uint64_t>::max();
+constexpr int kNotTold = -1;  // CloseInterval: no record says which state the vCPU left
 
 // Class+subclass (event bits 12–27) of the events the engine looks at.
 constexpr uint32_t Group(uint32_t event) {
@@ -139,17 +140,32 @@ struct Activity {
   }
 };
 
+// Index of unknown time in VcpuState::ticks, after the four runstates.
+constexpr size_t kUnknown = 4;
+
+// A vCPU's time since its domain's origin is, at every instant, in exactly one bucket of
+// `ticks`: a runstate, or unknown. The open interval starts at since_tsc; while `known` it is in
+// `state`, otherwise unknown. `doubt_from`..`doubt_to` (when doubt_to > doubt_from) is a part of
+// the open known interval a loss gap covered: a change may hide there, so it is unknown, and what
+// comes after it is in whatever state the vCPU's next record says it left (see CloseInterval).
 struct VcpuState {
-  std::array<uint64_t, 4> ticks{};  // by Runstate
-  uint64_t since_tsc = 0;           // start of the open interval (valid when `known`)
+  std::array<uint64_t, 5> ticks{};  // by Runstate, then kUnknown
+  uint64_t since_tsc = 0;           // start of the open interval (valid when `seen`)
+  uint64_t doubt_from = 0;
+  uint64_t doubt_to = 0;
+  // How far a snapshot has published the open interval: a later close never credits less than
+  // that to what was published (totals only grow). Written by the const Snapshot.
+  mutable uint64_t published_tsc = 0;
   uint64_t dispatches = 0;
   uint64_t wakes = 0;
   uint64_t blocks = 0;
   uint32_t cpu = 0;  // physical CPU it last ran on
   Runstate state = Runstate::kOffline;
-  bool known = false;          // `state` and `since_tsc` describe an open interval
+  bool known = false;          // `state` describes the open interval
   bool dispatch_seen = false;  // the open running interval began with a dispatch we saw
-  bool seen = false;
+  bool seen = false;           // a record named it: its time is accounted from its domain's origin
+
+  bool doubtful() const { return doubt_to > doubt_from; }
 };
 
 struct DomainState {
@@ -160,6 +176,9 @@ struct DomainState {
   bool active = false;  // a record has named it since its DOM_ADD
   uint64_t first_seen_tsc = 0;
   uint64_t last_seen_tsc = 0;
+  // Where its vCPUs' time starts: the DOM_ADD, or when none was seen the engine's first record
+  // (the domain may be older than the trace); the time until a vCPU's first record is unknown.
+  uint64_t origin_tsc = 0;
   uint64_t run_slices = 0;
   uint64_t slice_min_ticks = kNoSlice;
   uint64_t slice_max_ticks = 0;
@@ -177,6 +196,10 @@ struct CpuState {
   uint64_t records = 0;
   uint64_t first_tsc = 0;
   uint64_t last_tsc = 0;
+  // TSC of its last scheduler-group record (or its first record): the handlers' measure of how
+  // far this CPU is heard from. (last_tsc may run ahead within a run of counted records, which
+  // commute with other CPUs' records; this one is the same whichever way records come in.)
+  uint64_t sched_tsc = 0;
   uint64_t first_dispatch_tsc = 0;
   uint64_t accounted_ticks = 0;
   uint64_t lost_records = 0;
@@ -200,6 +223,7 @@ struct CpuState {
     current_slot = slot;
   }
   void ClearCurrent() { SetCurrent(kNoDomain, 0, kNoSlot); }
+  uint64_t HeardUntil() const { return std::max(sched_tsc, first_tsc); }
 };
 
 }  // namespace
@@ -224,6 +248,7 @@ struct AccountingEngine::Impl {
   uint64_t now_tsc = 0;
   uint64_t next_instance = 1;
   AnomalyCounts anomalies;
+  bool input_ended = false;  // EndOfInput: no record can come to contradict an open interval
 
   // R: DecodedView or tracefmt::RecordRef. The hot path, small enough to inline into a loop:
   // per-CPU bookkeeping and hypercalls here, every other event the engine uses in Dispatch.
@@ -258,12 +283,28 @@ struct AccountingEngine::Impl {
   DomainState* ActiveDomain(uint32_t domid, uint64_t tsc);
   VcpuState* ActiveVcpu(DomainState& d, uint32_t vcpu);
   void StartIncarnation(DomainState& d, uint64_t tsc);
-  void CloseInterval(DomainState& d, VcpuState& v, uint64_t tsc, bool completes_slice);
+  // Ends v's open interval at `tsc` (at least where a snapshot published it to), crediting each
+  // part to the bucket the trace vouches for. `told` is the state a record says the vCPU left
+  // (kNotTold when none does: a loss, the domain's end). Returns where the interval ended.
+  uint64_t CloseInterval(DomainState& d, VcpuState& v, uint32_t cpu, uint64_t tsc, int told,
+                         bool completes_slice);
+  void Credit(DomainState& d, VcpuState& v, size_t bucket, uint64_t from, uint64_t to,
+              uint32_t run_cpu, bool completes_slice);
+  // Starts an open interval at `tsc`: in `state`, or unknown when `known` is false.
+  static void Open(VcpuState& v, uint64_t tsc, bool known, Runstate state);
+  // The oldest last TSC over the CPUs heard from: a loss not yet reported began after it.
+  uint64_t MinLastTsc(uint64_t fallback) const;
   void Finalize(DomainState& d, uint64_t tsc);
 
   // --- snapshot ---
   // `cpu_open` collects the open running intervals per CPU.
-  DomainTotals Totals(const DomainState& d, uint64_t tsc, std::vector<uint64_t>* cpu_open) const;
+  // `min_last_tsc`: MinLastTsc at the snapshot.
+  DomainTotals Totals(const DomainState& d, uint64_t tsc, uint64_t min_last_tsc,
+                      std::vector<uint64_t>* cpu_open) const;
+  // Adds to `ticks` the part of v's open interval up to `tsc` that no record still to come can
+  // contradict, and notes how far it published (VcpuState::published_tsc).
+  void PublishOpen(const VcpuState& v, uint64_t tsc, uint64_t min_last_tsc,
+                   std::array<uint64_t, 5>& ticks, std::vector<uint64_t>* cpu_open) const;
   uint64_t Records() const {
     uint64_t n = records_without_cpu;
     for (const CpuState& c : cpus) n += c.records;
@@ -480,6 +521,7 @@ void AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::b
 template <typename R>
 void AccountingEngine::Impl::Dispatch(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec) {
   AttributePending(c);
+  c.sched_tsc = std::max(c.sched_tsc, tsc);
   const uint32_t event = rec.event();
   switch (Group(event)) {
     case kGroupSchedMin:
@@ -514,22 +556,26 @@ void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_
   VcpuState* v = ActiveVcpu(*d, vcpu_id);
   if (v == nullptr) return;
 
-  if (v->known) {
-    if (v->state == old_state) [[likely]] {
-      CloseInterval(*d, *v, tsc, /*completes_slice=*/true);
-    } else {
-      // The chain broke (lost or reordered records): the time since the last change was spent
-      // in states we cannot name, so it is dropped, and the record's own new state is trusted.
+  if (v->known && v->state == old_state && !v->doubtful() && tsc >= v->since_tsc) [[likely]] {
+    const uint64_t at = CloseInterval(*d, *v, cpu, tsc, static_cast<int>(old_state),
+                                      /*completes_slice=*/true);
+    Open(*v, at, /*known=*/true, new_state);
+  } else {
+    if (tsc < v->since_tsc) {
+      // Older than the interval it closes (out of order by more than the merge put right): the
+      // interval it opens starts where the old one ended, so no time is counted twice.
+      ++anomalies.time_backwards;
+    } else if (v->known && v->state != old_state) {
+      // The chain broke (lost or reordered records): see CloseInterval for what is kept.
       ++anomalies.runstate_mismatch;
       if (v->state == Runstate::kRunning && cpus[v->cpu].current_domid == domid &&
           cpus[v->cpu].current_vcpu == vcpu_id)
         cpus[v->cpu].ClearCurrent();
     }
+    const uint64_t at = CloseInterval(*d, *v, cpu, tsc, static_cast<int>(old_state),
+                                      /*completes_slice=*/true);
+    Open(*v, at, /*known=*/true, new_state);
   }
-  v->known = true;
-  v->seen = true;
-  v->state = new_state;
-  v->since_tsc = tsc;
   v->dispatch_seen = new_state == Runstate::kRunning;
   if (new_state == Runstate::kRunning) {
     ++v->dispatches;
@@ -557,7 +603,6 @@ void AccountingEngine::Impl::OnSchedVerbose(CpuState& c, uint64_t tsc, const R& 
       if (d == nullptr) return;
       VcpuState* v = ActiveVcpu(*d, rec.Extra(1));
       if (v == nullptr) return;
-      v->seen = true;
       if (event == ev::kWake)
         ++v->wakes;
       else
@@ -615,14 +660,30 @@ void AccountingEngine::Impl::OnLostRecords(CpuState& c, uint32_t cpu, uint64_t t
   const uint64_t gap_ticks = tsc > gap_start ? tsc - gap_start : 0;
   c.lost_gap_ticks += gap_ticks;
   if (gap_ticks > 0) {
-    // Whoever we think ran here may have been switched out in the gap: credit the known part
-    // and forget the rest. Its next change only opens again.
+    // Which vCPUs the gap can have hidden a change of follows from where Xen writes each record:
+    // schedule() on a CPU writes the runstate changes of the vCPU it switches out and the one it
+    // switches in; a wake (blocked or offline to runnable) is written on the waker's CPU, and a
+    // pause on the caller's, either of which may be this one.
+    //  - A vCPU running here may have been switched out in the gap: its running time ends at the
+    //    first lost TSC and its time is unknown until a record names it again.
+    //  - A vCPU running on another CPU is untouched: its own switch-out, block or pause would
+    //    have been written there, and that CPU lost nothing.
+    //  - A vCPU not running may have been woken, paused, or dispatched here and switched out
+    //    again within the gap: the part of its interval the gap covers is in doubt. After the
+    //    gap every change of it is recorded, so its next record's old state tells where it was
+    //    from the gap's end on (CloseInterval).
     for (DomainState& d : slots) {
       if (!d.in_use || d.destroyed) continue;
       for (VcpuState& v : d.vcpus) {
-        if (v.known && v.state == Runstate::kRunning && v.cpu == cpu) {
-          CloseInterval(d, v, std::max(gap_start, v.since_tsc), /*completes_slice=*/false);
-          v.known = false;
+        if (!v.seen || !v.known) continue;  // unknown time stays unknown
+        const uint64_t from = std::max({gap_start, v.since_tsc, v.published_tsc});
+        if (v.state == Runstate::kRunning) {
+          if (v.cpu != cpu) continue;
+          const uint64_t at = CloseInterval(d, v, cpu, from, kNotTold, /*completes_slice=*/false);
+          Open(v, at, /*known=*/false, Runstate::kOffline);
+        } else if (tsc > from) {
+          v.doubt_from = v.doubtful() ? std::min(v.doubt_from, from) : from;
+          v.doubt_to = std::max(v.doubt_to, tsc);
         }
       }
     }
@@ -640,12 +701,9 @@ void AccountingEngine::Impl::OnLostRecords(CpuState& c, uint32_t cpu, uint64_t t
   if (gap_ticks == 0) return;
   VcpuState* v = ActiveVcpu(*d, lost.vcpu);
   if (v == nullptr) return;
-  if (v->known) CloseInterval(*d, *v, std::max(gap_start, v->since_tsc), /*completes_slice=*/false);
-  v->known = true;
-  v->seen = true;
-  v->state = Runstate::kRunning;
+  const uint64_t at = CloseInterval(*d, *v, cpu, tsc, kNotTold, /*completes_slice=*/false);
+  Open(*v, at, /*known=*/true, Runstate::kRunning);
   v->dispatch_seen = false;
-  v->since_tsc = tsc;
   v->cpu = cpu;
 }
 
@@ -680,14 +738,23 @@ DomainState* AccountingEngine::Impl::ActiveDomain(uint32_t domid, uint64_t tsc) 
 }
 
 VcpuState* AccountingEngine::Impl::ActiveVcpu(DomainState& d, uint32_t vcpu) {
-  if (vcpu < d.vcpus.size()) [[likely]]
-    return &d.vcpus[vcpu];
-  if (vcpu > kMaxVcpuId) {
-    ++anomalies.bad_id;
-    return nullptr;
+  VcpuState* v = nullptr;
+  if (vcpu < d.vcpus.size()) [[likely]] {
+    v = &d.vcpus[vcpu];
+  } else {
+    if (vcpu > kMaxVcpuId) {
+      ++anomalies.bad_id;
+      return nullptr;
+    }
+    d.vcpus.resize(vcpu + 1);
+    v = &d.vcpus[vcpu];
   }
-  d.vcpus.resize(vcpu + 1);
-  return &d.vcpus[vcpu];
+  if (!v->seen) [[unlikely]] {
+    // Its time counts from its domain's origin; until its first record it is unknown.
+    v->seen = true;
+    Open(*v, d.origin_tsc, /*known=*/false, Runstate::kOffline);
+  }
+  return v;
 }
 
 void AccountingEngine::Impl::StartIncarnation(DomainState& d, uint64_t tsc) {
@@ -701,23 +768,70 @@ void AccountingEngine::Impl::StartIncarnation(DomainState& d, uint64_t tsc) {
   d.in_use = true;
   d.first_seen_tsc = tsc;
   d.last_seen_tsc = tsc;
+  d.origin_tsc = has_epoch ? std::min(epoch_tsc, tsc) : tsc;
 }
 
-inline void AccountingEngine::Impl::CloseInterval(DomainState& d, VcpuState& v, uint64_t tsc,
-                                                  bool completes_slice) {
-  if (tsc < v.since_tsc) [[unlikely]] {
-    ++anomalies.time_backwards;
-    return;
-  }
-  const uint64_t ticks = tsc - v.since_tsc;
-  v.ticks[static_cast<size_t>(v.state)] += ticks;
-  if (v.state != Runstate::kRunning) return;
-  cpus[v.cpu].accounted_ticks += ticks;
+void AccountingEngine::Impl::Open(VcpuState& v, uint64_t tsc, bool known, Runstate state) {
+  v.known = known;
+  v.state = state;
+  v.since_tsc = tsc;
+  v.published_tsc = tsc;
+  v.doubt_from = 0;
+  v.doubt_to = 0;
+}
+
+inline void AccountingEngine::Impl::Credit(DomainState& d, VcpuState& v, size_t bucket,
+                                           uint64_t from, uint64_t to, uint32_t run_cpu,
+                                           bool completes_slice) {
+  if (to <= from) return;
+  const uint64_t ticks = to - from;
+  v.ticks[bucket] += ticks;
+  if (bucket != static_cast<size_t>(Runstate::kRunning)) return;
+  if (run_cpu < cpu_count) cpus[run_cpu].accounted_ticks += ticks;
   if (!completes_slice || !v.dispatch_seen) return;
   ++d.run_slices;
   d.slice_sum_ticks += ticks;
   d.slice_min_ticks = std::min(d.slice_min_ticks, ticks);
   d.slice_max_ticks = std::max(d.slice_max_ticks, ticks);
+}
+
+uint64_t AccountingEngine::Impl::CloseInterval(DomainState& d, VcpuState& v, uint32_t cpu,
+                                               uint64_t tsc, int told, bool completes_slice) {
+  // What a snapshot published stays published: the interval ends no earlier than that.
+  const uint64_t since = v.since_tsc;
+  const uint64_t at = std::max({tsc, since, v.published_tsc});
+  const size_t state = static_cast<size_t>(v.state);
+  if (!v.known) {
+    Credit(d, v, kUnknown, since, at, cpu, false);
+  } else if (v.doubtful()) {
+    // A loss gap covered doubt_from..doubt_to: before it the vCPU was in `state`; in it a change
+    // may hide; after it every change was recorded, so the record's old state held from the
+    // gap's end to the record (nothing tells it when the domain ends or another gap does).
+    const uint64_t gap_from = std::clamp(v.doubt_from, since, at);
+    const uint64_t gap_to = std::clamp(v.doubt_to, gap_from, at);
+    Credit(d, v, state, since, gap_from, v.cpu, false);
+    Credit(d, v, kUnknown, gap_from, gap_to, cpu, false);
+    Credit(d, v, told == kNotTold ? kUnknown : static_cast<size_t>(told), gap_to, at, cpu, false);
+  } else if (v.state == Runstate::kRunning && cpu != v.cpu) {
+    // A record from another CPU ends a vCPU running on CPU c: its switch-out is written on c
+    // (schedule() there), and c has delivered nothing since its last record, which the merge
+    // would have put before this one. So c's records are missing from there on (a loss not
+    // reported yet): running is vouched for up to c's last record, the rest is unknown.
+    const uint64_t vouched =
+        std::clamp(cpus[v.cpu].HeardUntil(), std::min(v.published_tsc, at), at);
+    Credit(d, v, state, since, vouched, v.cpu, false);
+    Credit(d, v, kUnknown, vouched, at, cpu, false);
+  } else if (told == kNotTold || static_cast<size_t>(told) == state) {
+    Credit(d, v, state, since, at, v.cpu, completes_slice);
+  } else {
+    // A contradiction no reported loss explains: the change it implies happened somewhere in
+    // the interval, so all of it is unknown but what a snapshot already published (a total
+    // never goes down; the snapshot published only what no report then pending could undo).
+    const uint64_t published = std::clamp(v.published_tsc, since, at);
+    Credit(d, v, state, since, published, v.cpu, false);
+    Credit(d, v, kUnknown, published, at, cpu, false);
+  }
+  return at;
 }
 
 void AccountingEngine::Impl::OnDomainAdd(uint32_t domid, uint64_t tsc) {
@@ -736,6 +850,7 @@ void AccountingEngine::Impl::OnDomainAdd(uint32_t domid, uint64_t tsc) {
   }
   DomainState* d = ActiveDomain(domid, tsc);
   d->active = false;
+  d->origin_tsc = tsc;  // a new domain: its vCPUs have no time before this
 }
 
 void AccountingEngine::Impl::OnDomainRemove(uint32_t domid, uint64_t tsc) {
@@ -751,11 +866,22 @@ void AccountingEngine::Impl::OnDomainRemove(uint32_t domid, uint64_t tsc) {
 }
 
 void AccountingEngine::Impl::Finalize(DomainState& d, uint64_t tsc) {
+  // A change of a vCPU may still hide in a loss that began after the last record of a CPU
+  // that could write it and is not reported yet (the report comes after the gap): its state
+  // is vouched for only that far, as a snapshot's is (PublishOpen), and the rest to the end
+  // is unknown.
+  uint64_t min_heard = tsc;
+  for (const CpuState& c : cpus)
+    if (c.seen) min_heard = std::min(min_heard, c.HeardUntil());
   for (VcpuState& v : d.vcpus) {
-    if (!v.known) continue;
-    CloseInterval(d, v, tsc, /*completes_slice=*/true);
-    v.since_tsc = tsc;
-    v.known = false;
+    if (!v.seen) continue;
+    uint64_t vouched = tsc;
+    if (!input_ended && v.known)
+      vouched = v.state == Runstate::kRunning ? cpus[v.cpu].HeardUntil() : min_heard;
+    const uint64_t at = CloseInterval(d, v, v.cpu, std::min(tsc, vouched), kNotTold,
+                                      /*completes_slice=*/true);
+    Open(v, at, /*known=*/false, v.state);
+    Open(v, CloseInterval(d, v, v.cpu, tsc, kNotTold, false), /*known=*/false, v.state);
   }
   for (CpuState& c : cpus) {
     if (c.current_domid == d.domid) c.ClearCurrent();
@@ -763,13 +889,56 @@ void AccountingEngine::Impl::Finalize(DomainState& d, uint64_t tsc) {
   }
   d.destroyed = true;
   d.last_seen_tsc = std::max(d.last_seen_tsc, tsc);
-  if (on_final) on_final(Totals(d, tsc, nullptr));
+  if (on_final) on_final(Totals(d, tsc, tsc, nullptr));
 }
 
 // ------------------------------------------------------------------------------------------------
 // Snapshots
 
+uint64_t AccountingEngine::Impl::MinLastTsc(uint64_t fallback) const {
+  uint64_t min = ~uint64_t{0};
+  for (const CpuState& c : cpus)
+    if (c.seen) min = std::min(min, c.last_tsc);
+  return min == ~uint64_t{0} ? fallback : min;
+}
+
+// An open interval is published only as far as nothing can still take it back (a published
+// total never goes down, and must stay true). A loss on CPU c is reported after the fact, but
+// it begins after the last record c delivered. So a vCPU running on c is vouched for up to c's
+// last record; a vCPU not running, whose next change any CPU may write, up to the oldest last
+// record over all CPUs; a loss gap already reported decides its part of the interval at once.
+// Once the input has ended nothing can come: every interval runs to the snapshot.
+void AccountingEngine::Impl::PublishOpen(const VcpuState& v, uint64_t tsc, uint64_t min_last_tsc,
+                                         std::array<uint64_t, 5>& ticks,
+                                         std::vector<uint64_t>* cpu_open) const {
+  const bool running = v.known && v.state == Runstate::kRunning;
+  uint64_t until = tsc;
+  if (!input_ended) until = std::min(tsc, running ? cpus[v.cpu].last_tsc : min_last_tsc);
+  until = std::max({until, v.since_tsc, v.published_tsc});
+  const uint64_t since = v.since_tsc;
+  const size_t state = static_cast<size_t>(v.state);
+  if (!v.known) {
+    ticks[kUnknown] += until - since;
+  } else if (!v.doubtful()) {
+    ticks[state] += until - since;
+    if (running && cpu_open != nullptr) (*cpu_open)[v.cpu] += until - since;
+  } else {
+    // Before the gap: its state; the gap: unknown; after it the next record will tell, so it
+    // waits (or, the input ended, nothing will: unknown).
+    const uint64_t gap_from = std::clamp(v.doubt_from, since, until);
+    const uint64_t gap_to = std::clamp(v.doubt_to, gap_from, until);
+    ticks[state] += gap_from - since;
+    ticks[kUnknown] += gap_to - gap_from;
+    if (input_ended)
+      ticks[kUnknown] += until - gap_to;
+    else
+      until = gap_to;
+  }
+  v.published_tsc = until;
+}
+
 DomainTotals AccountingEngine::Impl::Totals(const DomainState& d, uint64_t tsc,
+                                            uint64_t min_last_tsc,
                                             std::vector<uint64_t>* cpu_open) const {
   DomainTotals t;
   t.domid = d.domid;
@@ -789,13 +958,8 @@ DomainTotals AccountingEngine::Impl::Totals(const DomainState& d, uint64_t tsc,
   t.vcpus.reserve(d.vcpus.size());
   for (size_t i = 0; i < d.vcpus.size(); ++i) {
     const VcpuState& v = d.vcpus[i];
-    std::array<uint64_t, 4> ticks = v.ticks;
-    // The open interval, up to the snapshot (an interval record, not a final one).
-    if (v.known && tsc > v.since_tsc) {
-      const uint64_t open = tsc - v.since_tsc;
-      ticks[static_cast<size_t>(v.state)] += open;
-      if (v.state == Runstate::kRunning && cpu_open != nullptr) (*cpu_open)[v.cpu] += open;
-    }
+    std::array<uint64_t, 5> ticks = v.ticks;
+    if (v.seen && !d.destroyed) PublishOpen(v, tsc, min_last_tsc, ticks, cpu_open);
     VcpuTotals& vt = t.vcpus.emplace_back();
     vt.vcpu = static_cast<uint32_t>(i);
     vt.seen = v.seen;
@@ -803,6 +967,7 @@ DomainTotals AccountingEngine::Impl::Totals(const DomainState& d, uint64_t tsc,
     vt.runnable_ns = clock.ToNs(ticks[1]);
     vt.blocked_ns = clock.ToNs(ticks[2]);
     vt.offline_ns = clock.ToNs(ticks[3]);
+    vt.unknown_ns = clock.ToNs(ticks[kUnknown]);
     vt.dispatches = v.dispatches;
     vt.wakes = v.wakes;
     vt.blocks = v.blocks;
@@ -812,6 +977,7 @@ DomainTotals AccountingEngine::Impl::Totals(const DomainState& d, uint64_t tsc,
     t.runnable_ns += vt.runnable_ns;
     t.blocked_ns += vt.blocked_ns;
     t.offline_ns += vt.offline_ns;
+    t.unknown_ns += vt.unknown_ns;
     t.dispatches += vt.dispatches;
     t.wakes += vt.wakes;
     t.blocks += vt.blocks;
@@ -856,6 +1022,7 @@ void AccountingEngine::AddAll(tracefmt::MergedTraceReader& merged) {
 }
 
 void AccountingEngine::EndOfInput() {
+  impl_->input_ended = true;
   for (CpuState& c : impl_->cpus) impl_->AttributePending(c);
 }
 
@@ -874,10 +1041,11 @@ AccountingSnapshot AccountingEngine::Snapshot(uint64_t tsc) const {
   s.anomaly_kinds = e.anomalies;
   s.anomalies = e.anomalies.total();
   std::vector<uint64_t> cpu_open(e.cpus.size(), 0);
+  const uint64_t min_last_tsc = e.MinLastTsc(tsc);
   for (uint32_t domid = 0; domid < kDomainTableSize; ++domid) {
     const int32_t slot = e.slot_of_domid[domid];
     if (slot == kNoSlot || !e.slots[slot].in_use) continue;
-    s.domains.push_back(e.Totals(e.slots[slot], tsc, &cpu_open));
+    s.domains.push_back(e.Totals(e.slots[slot], tsc, min_last_tsc, &cpu_open));
   }
   for (uint32_t id = 0; id < e.cpus.size(); ++id) {
     const CpuState& c = e.cpus[id];

@@ -18,6 +18,7 @@ VcpuTotals DiffVcpu(const VcpuTotals& later, const VcpuTotals* earlier) {
   d.runnable_ns = Minus(later.runnable_ns, earlier->runnable_ns);
   d.blocked_ns = Minus(later.blocked_ns, earlier->blocked_ns);
   d.offline_ns = Minus(later.offline_ns, earlier->offline_ns);
+  d.unknown_ns = Minus(later.unknown_ns, earlier->unknown_ns);
   d.dispatches = Minus(later.dispatches, earlier->dispatches);
   d.wakes = Minus(later.wakes, earlier->wakes);
   d.blocks = Minus(later.blocks, earlier->blocks);
@@ -34,6 +35,7 @@ DomainTotals DiffDomain(const DomainTotals& later, const DomainTotals* earlier) 
   d.runnable_ns = Minus(later.runnable_ns, earlier->runnable_ns);
   d.blocked_ns = Minus(later.blocked_ns, earlier->blocked_ns);
   d.offline_ns = Minus(later.offline_ns, earlier->offline_ns);
+  d.unknown_ns = Minus(later.unknown_ns, earlier->unknown_ns);
   d.dispatches = Minus(later.dispatches, earlier->dispatches);
   d.run_slices = Minus(later.run_slices, earlier->run_slices);
   d.slice_sum_ns = Minus(later.slice_sum_ns, earlier->slice_sum_ns);

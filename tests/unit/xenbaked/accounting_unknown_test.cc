@@ -1,0 +1,172 @@
+// Unknown time and published totals under loss, contradictions and time going backwards: the
+// probes of what the trace cannot vouch for. Every expectation is a TSC difference at 1 GHz.
+//
+// The rule checked throughout: each vCPU's time since its origin splits exactly into running,
+// runnable, blocked, offline and unknown (once the input has ended), the true time in each state
+// lies within [reported, reported + unknown], and no published total ever goes down.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "accounting_test_util.h"
+#include "xenbaked/accounting.h"
+
+namespace xenbaked {
+namespace {
+
+using namespace xenbaked::testing;  // NOLINT: test helpers
+
+class AccountingUnknownTest : public EngineTest {
+ protected:
+  // A record that shows the CPU was tracing (nothing lost up to it) and changes nothing.
+  void Tick(uint32_t cpu, uint64_t tsc) { Add(cpu, MakeRecord(ev::kCsched2Tick, {}, tsc)); }
+  static const VcpuTotals& Vcpu(const AccountingSnapshot& s, uint32_t domid, uint32_t vcpu) {
+    for (const DomainTotals& d : s.domains)
+      if (d.domid == domid) return d.vcpus.at(vcpu);
+    ADD_FAILURE() << "domain " << domid << " missing";
+    static const VcpuTotals kNone;
+    return kNone;
+  }
+  static uint64_t Sum(const VcpuTotals& v) {
+    return v.running_ns + v.runnable_ns + v.blocked_ns + v.offline_ns + v.unknown_ns;
+  }
+};
+
+TEST_F(AccountingUnknownTest, AGapOnAnotherCpuPutsItsSpanInUnknownNotInTheOldState) {
+  Change(0, 2, 0, kWait, kRun, 0);  // dom 2 runs on CPU 0
+  Change(1, 1, 0, kWait, kRun, 0);
+  Change(1, 1, 0, kRun, kBlk, 100);  // dom 1 blocks on CPU 1
+  // CPU 0 lost records from 200 to 900: dom 1's wake may have been among them (a wake is
+  // written on the waker's CPU), so dom 1 may not have been blocked then.
+  Add(0, LostRecords(50, 2, 0, /*first_tsc=*/200, /*tsc=*/900));
+  Change(1, 1, 0, kBlk, kWait, 1000);  // after the gap, still blocked until here
+  engine.EndOfInput();
+  const AccountingSnapshot s = engine.Snapshot(1000);
+
+  const VcpuTotals& blocked = Vcpu(s, 1, 0);
+  EXPECT_EQ(blocked.blocked_ns, 100u + 100u) << "before the gap and after it; not through it";
+  EXPECT_EQ(blocked.unknown_ns, 700u);
+  EXPECT_EQ(blocked.running_ns, 100u);
+  EXPECT_EQ(Sum(blocked), 1000u);
+  const VcpuTotals& running = Vcpu(s, 2, 0);
+  EXPECT_EQ(running.running_ns, 200u + 100u) << "up to the first lost TSC, and from the report";
+  EXPECT_EQ(running.unknown_ns, 700u);
+  EXPECT_EQ(Sum(running), 1000u);
+}
+
+TEST_F(AccountingUnknownTest, AVcpuRunningOnAnotherCpuIsNotTouchedByTheGap) {
+  Change(1, 1, 0, kWait, kRun, 0);
+  Change(0, 2, 0, kWait, kRun, 0);
+  Add(0, LostRecords(50, 2, 0, /*first_tsc=*/200, /*tsc=*/900));
+  Change(1, 1, 0, kRun, kBlk, 1000);
+  engine.EndOfInput();
+  const AccountingSnapshot s = engine.Snapshot(1000);
+  // Its switch-out would have been written on its own CPU, which lost nothing.
+  EXPECT_EQ(Vcpu(s, 1, 0).running_ns, 1000u);
+  EXPECT_EQ(Vcpu(s, 1, 0).unknown_ns, 0u);
+}
+
+TEST_F(AccountingUnknownTest, AfterTheGapTheNextRecordsOldStateHoldsFromTheGapsEnd) {
+  Change(1, 1, 0, kWait, kRun, 0);
+  Change(1, 1, 0, kRun, kBlk, 100);
+  Change(0, 2, 0, kWait, kRun, 100);
+  Add(0, LostRecords(50, 2, 0, /*first_tsc=*/200, /*tsc=*/900));
+  // Woken in the gap (the wake was lost), dispatched here after it: runnable since the gap's
+  // end at the latest, and unknown in it.
+  Change(1, 1, 0, kWait, kRun, 1000);
+  engine.EndOfInput();
+  const AccountingSnapshot s = engine.Snapshot(1000);
+  const VcpuTotals& v = Vcpu(s, 1, 0);
+  EXPECT_EQ(v.blocked_ns, 100u);
+  EXPECT_EQ(v.unknown_ns, 700u);
+  EXPECT_EQ(v.runnable_ns, 100u);
+  EXPECT_EQ(Sum(v), 1000u);
+}
+
+TEST_F(AccountingUnknownTest, TheTimeBeforeAVcpusFirstRecordIsUnknown) {
+  Tick(0, 0);
+  Change(0, 3, 0, kRun, kBlk, 500);
+  engine.EndOfInput();
+  const AccountingSnapshot s = engine.Snapshot(800);
+  EXPECT_EQ(Vcpu(s, 3, 0).unknown_ns, 500u);
+  EXPECT_EQ(Vcpu(s, 3, 0).blocked_ns, 300u);
+}
+
+TEST_F(AccountingUnknownTest, ADomainsVcpusStartAtItsCreation) {
+  Tick(0, 0);
+  Add(0, MakeRecord(ev::kDom0DomAdd, {5}, 400));
+  Change(0, 5, 0, kOff, kWait, 600);
+  engine.EndOfInput();
+  const AccountingSnapshot s = engine.Snapshot(1000);
+  EXPECT_EQ(Vcpu(s, 5, 0).unknown_ns, 200u);
+  EXPECT_EQ(Vcpu(s, 5, 0).runnable_ns, 400u);
+}
+
+TEST_F(AccountingUnknownTest, TimeGoingBackwardsIsCountedOnce) {
+  Change(0, 1, 0, kWait, kRun, 1000);
+  Tick(0, 1500);
+  // A record from another CPU, older than the interval it would close (beyond any reordering).
+  Change(1, 1, 0, kRun, kBlk, 900);
+  Change(0, 1, 0, kBlk, kWait, 2000);
+  engine.EndOfInput();
+  const AccountingSnapshot s = engine.Snapshot(2000);
+  const VcpuTotals& v = Vcpu(s, 1, 0);
+  EXPECT_EQ(s.anomaly_kinds.time_backwards, 1u);
+  EXPECT_LE(Sum(v), 2000u - 900u) << "no instant is counted in two states";
+  EXPECT_EQ(Sum(v), 1000u) << "the vCPU's time since the engine's first record, once";
+}
+
+TEST_F(AccountingUnknownTest, ACountedRunningTotalNeverGoesDownWhenALossIsReportedLater) {
+  Change(0, 1, 0, kWait, kRun, 1000);
+  Change(1, 2, 0, kWait, kRun, 1000);
+  Tick(0, 2900);
+  Tick(1, 3500);
+  const AccountingSnapshot before = engine.Snapshot(3500);
+  // CPU 0 lost records from 3000 on: dom 1 may have stopped running at 3000.
+  Add(0, LostRecords(10, 1, 0, /*first_tsc=*/3000, /*tsc=*/4000));
+  Tick(1, 4000);
+  const AccountingSnapshot after = engine.Snapshot(4000);
+  const VcpuTotals& b = Vcpu(before, 1, 0);
+  const VcpuTotals& a = Vcpu(after, 1, 0);
+  EXPECT_GE(a.running_ns, b.running_ns);
+  EXPECT_GE(a.unknown_ns, b.unknown_ns);
+  EXPECT_EQ(a.running_ns, 2000u) << "up to the first lost TSC";
+  EXPECT_EQ(a.unknown_ns, 1000u);
+  // What the first snapshot published was vouched for: CPU 0 had delivered records up to 2900.
+  EXPECT_EQ(b.running_ns, 1900u);
+}
+
+TEST_F(AccountingUnknownTest, APublishedTotalSurvivesALaterContradiction) {
+  Change(0, 1, 0, kWait, kRun, 1000);
+  Tick(0, 1500);
+  const AccountingSnapshot before = engine.Snapshot(1500);
+  EXPECT_EQ(Vcpu(before, 1, 0).running_ns, 500u);
+  // The chain breaks: the record says runnable, we held running.
+  Change(0, 1, 0, kWait, kBlk, 2000);
+  const AccountingSnapshot after = engine.Snapshot(2000);
+  EXPECT_EQ(Vcpu(after, 1, 0).running_ns, 500u) << "published, not taken back";
+  EXPECT_EQ(Vcpu(after, 1, 0).unknown_ns, 500u) << "the rest of the contradicted interval";
+}
+
+TEST_F(AccountingUnknownTest, OpenIntervalsArePublishedOnlyAsFarAsTheTraceVouches) {
+  Change(0, 1, 0, kWait, kRun, 100);
+  Change(1, 2, 0, kRun, kBlk, 100);
+  Tick(1, 300);
+  const AccountingSnapshot s = engine.Snapshot(400);
+  // CPU 0 was last heard from at 100: a loss there could have begun right after.
+  EXPECT_EQ(Vcpu(s, 1, 0).running_ns, 0u);
+  // A blocked vCPU's next change may be written on any CPU: vouched up to the oldest last
+  // record over the CPUs.
+  EXPECT_EQ(Vcpu(s, 2, 0).blocked_ns, 0u);
+  Tick(0, 350);
+  const AccountingSnapshot later = engine.Snapshot(400);
+  EXPECT_EQ(Vcpu(later, 1, 0).running_ns, 250u);
+  EXPECT_EQ(Vcpu(later, 2, 0).blocked_ns, 200u);
+  engine.EndOfInput();
+  const AccountingSnapshot end = engine.Snapshot(400);
+  EXPECT_EQ(Vcpu(end, 1, 0).running_ns, 300u) << "nothing can come after the end";
+  EXPECT_EQ(Vcpu(end, 2, 0).blocked_ns, 300u);
+}
+
+}  // namespace
+}  // namespace xenbaked
