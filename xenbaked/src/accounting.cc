@@ -21,6 +21,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <utility>
 
 #include "tracefmt/clock.h"
@@ -187,7 +188,18 @@ struct DomainState {
   uint64_t allocations = 0;
   Activity activity;  // hypercalls and I/O records while it ran
   uint64_t lost_records = 0;
+  // vCPU states by id: a dense table for ids below its size, and a map for the ids past what
+  // the table may grow to. The table grows to at most twice the vCPUs named, so memory follows
+  // the records given, not the largest id a (maybe hostile) record names.
   std::vector<VcpuState> vcpus;
+  std::map<uint32_t, VcpuState> sparse_vcpus;
+  uint32_t named_vcpus = 0;
+
+  template <typename F>
+  void ForEachVcpu(F&& f) {
+    for (VcpuState& v : vcpus) f(v);
+    for (auto& [id, v] : sparse_vcpus) f(v);
+  }
 };
 
 struct CpuState {
@@ -282,6 +294,7 @@ struct AccountingEngine::Impl {
   // --- state helpers ---
   DomainState* ActiveDomain(uint32_t domid, uint64_t tsc);
   VcpuState* ActiveVcpu(DomainState& d, uint32_t vcpu);
+  [[gnu::noinline]] VcpuState* VcpuBeyondTable(DomainState& d, uint32_t vcpu);
   void StartIncarnation(DomainState& d, uint64_t tsc);
   // Ends v's open interval at `tsc` (at least where a snapshot published it to), crediting each
   // part to the bucket the trace vouches for. `told` is the state a record says the vCPU left
@@ -674,18 +687,18 @@ void AccountingEngine::Impl::OnLostRecords(CpuState& c, uint32_t cpu, uint64_t t
     //    from the gap's end on (CloseInterval).
     for (DomainState& d : slots) {
       if (!d.in_use || d.destroyed) continue;
-      for (VcpuState& v : d.vcpus) {
-        if (!v.seen || !v.known) continue;  // unknown time stays unknown
+      d.ForEachVcpu([&](VcpuState& v) {
+        if (!v.seen || !v.known) return;  // unknown time stays unknown
         const uint64_t from = std::max({gap_start, v.since_tsc, v.published_tsc});
         if (v.state == Runstate::kRunning) {
-          if (v.cpu != cpu) continue;
+          if (v.cpu != cpu) return;
           const uint64_t at = CloseInterval(d, v, cpu, from, kNotTold, /*completes_slice=*/false);
           Open(v, at, /*known=*/false, Runstate::kOffline);
         } else if (tsc > from) {
           v.doubt_from = v.doubtful() ? std::min(v.doubt_from, from) : from;
           v.doubt_to = std::max(v.doubt_to, tsc);
         }
-      }
+      });
     }
     c.ClearCurrent();
     c.announced_domid = kNoDomain;
@@ -738,23 +751,33 @@ DomainState* AccountingEngine::Impl::ActiveDomain(uint32_t domid, uint64_t tsc) 
 }
 
 VcpuState* AccountingEngine::Impl::ActiveVcpu(DomainState& d, uint32_t vcpu) {
-  VcpuState* v = nullptr;
-  if (vcpu < d.vcpus.size()) [[likely]] {
-    v = &d.vcpus[vcpu];
-  } else {
-    if (vcpu > kMaxVcpuId) {
-      ++anomalies.bad_id;
-      return nullptr;
-    }
-    d.vcpus.resize(vcpu + 1);
-    v = &d.vcpus[vcpu];
-  }
+  VcpuState* v = vcpu < d.vcpus.size() ? &d.vcpus[vcpu] : VcpuBeyondTable(d, vcpu);
+  if (v == nullptr) return nullptr;
   if (!v->seen) [[unlikely]] {
     // Its time counts from its domain's origin; until its first record it is unknown.
+    ++d.named_vcpus;
     v->seen = true;
     Open(*v, d.origin_tsc, /*known=*/false, Runstate::kOffline);
   }
   return v;
+}
+
+VcpuState* AccountingEngine::Impl::VcpuBeyondTable(DomainState& d, uint32_t vcpu) {
+  if (vcpu > kMaxVcpuId) {
+    ++anomalies.bad_id;
+    return nullptr;
+  }
+  // Xen numbers a domain's vCPUs from 0, so the table covers a real domain as its vCPUs are
+  // named; an id far past the ones named goes to the map.
+  const size_t table_limit = 2 * (size_t{d.named_vcpus} + 1);
+  if (vcpu >= table_limit) return &d.sparse_vcpus[vcpu];
+  d.vcpus.resize(vcpu + 1);
+  // Ids the table now covers move in from the map (nothing points into either here).
+  while (!d.sparse_vcpus.empty() && d.sparse_vcpus.begin()->first <= vcpu) {
+    auto node = d.sparse_vcpus.extract(d.sparse_vcpus.begin());
+    d.vcpus[node.key()] = node.mapped();
+  }
+  return &d.vcpus[vcpu];
 }
 
 void AccountingEngine::Impl::StartIncarnation(DomainState& d, uint64_t tsc) {
@@ -873,8 +896,8 @@ void AccountingEngine::Impl::Finalize(DomainState& d, uint64_t tsc) {
   uint64_t min_heard = tsc;
   for (const CpuState& c : cpus)
     if (c.seen) min_heard = std::min(min_heard, c.HeardUntil());
-  for (VcpuState& v : d.vcpus) {
-    if (!v.seen) continue;
+  d.ForEachVcpu([&](VcpuState& v) {
+    if (!v.seen) return;
     uint64_t vouched = tsc;
     if (!input_ended && v.known)
       vouched = v.state == Runstate::kRunning ? cpus[v.cpu].HeardUntil() : min_heard;
@@ -882,7 +905,7 @@ void AccountingEngine::Impl::Finalize(DomainState& d, uint64_t tsc) {
                                       /*completes_slice=*/true);
     Open(v, at, /*known=*/false, v.state);
     Open(v, CloseInterval(d, v, v.cpu, tsc, kNotTold, false), /*known=*/false, v.state);
-  }
+  });
   for (CpuState& c : cpus) {
     if (c.current_domid == d.domid) c.ClearCurrent();
     if (c.announced_domid == d.domid) c.announced_domid = kNoDomain;
@@ -955,13 +978,12 @@ DomainTotals AccountingEngine::Impl::Totals(const DomainState& d, uint64_t tsc,
   t.hypercalls = d.activity.hypercalls;
   t.io_records = d.activity.io_records;
   t.lost_records = d.lost_records;
-  t.vcpus.reserve(d.vcpus.size());
-  for (size_t i = 0; i < d.vcpus.size(); ++i) {
-    const VcpuState& v = d.vcpus[i];
+  t.vcpus.reserve(d.vcpus.size() + d.sparse_vcpus.size());
+  auto add = [&](uint32_t id, const VcpuState& v) {
     std::array<uint64_t, 5> ticks = v.ticks;
     if (v.seen && !d.destroyed) PublishOpen(v, tsc, min_last_tsc, ticks, cpu_open);
     VcpuTotals& vt = t.vcpus.emplace_back();
-    vt.vcpu = static_cast<uint32_t>(i);
+    vt.vcpu = id;
     vt.seen = v.seen;
     vt.running_ns = clock.ToNs(ticks[0]);
     vt.runnable_ns = clock.ToNs(ticks[1]);
@@ -981,7 +1003,9 @@ DomainTotals AccountingEngine::Impl::Totals(const DomainState& d, uint64_t tsc,
     t.dispatches += vt.dispatches;
     t.wakes += vt.wakes;
     t.blocks += vt.blocks;
-  }
+  };
+  for (size_t i = 0; i < d.vcpus.size(); ++i) add(static_cast<uint32_t>(i), d.vcpus[i]);
+  for (const auto& [id, v] : d.sparse_vcpus) add(id, v);
   return t;
 }
 
@@ -1099,6 +1123,7 @@ void AccountingEngine::ForgetDestroyed() {
     if (!d.in_use || !d.destroyed) continue;
     d.in_use = false;
     d.vcpus.clear();
+    d.sparse_vcpus.clear();
     // Finalize cleared every CPU's reference to it, so the slot can serve another id.
     e.slot_of_domid[d.domid] = kNoSlot;
     e.free_slots.push_back(static_cast<int32_t>(slot));
@@ -1115,8 +1140,10 @@ EngineStateSizes AccountingEngine::StateSizes() const {
             e.cpus.capacity() * sizeof(CpuState);
   for (const DomainState& d : e.slots) {
     s.domains_held += d.in_use ? 1 : 0;
-    s.vcpu_states += d.vcpus.capacity();
-    s.bytes += d.vcpus.capacity() * sizeof(VcpuState);
+    s.vcpu_states += d.vcpus.capacity() + d.sparse_vcpus.size();
+    // A map node: the pair and about four words of tree links and colour.
+    s.bytes += d.vcpus.capacity() * sizeof(VcpuState) +
+               d.sparse_vcpus.size() * (sizeof(std::pair<const uint32_t, VcpuState>) + 32);
   }
   return s;
 }

@@ -35,8 +35,10 @@
 // over many intervals carry no per-interval rounding.
 //
 // Memory: a domid-indexed table (32768 × 4 bytes), one slot per domain id ever seen (~200 bytes)
-// and one ~100-byte state per vCPU; ids are bounded by Xen (domid <= 32767) and vCPU ids by
-// kMaxVcpuId, so memory is bounded by domains × vCPUs whatever the input.
+// and one ~150-byte state per vCPU named. A domain's vCPU states are a table by id that grows to
+// at most twice the vCPUs the domain has named, and a map for ids beyond it, so memory follows
+// the records given, not the largest id a (maybe hostile) record names (ids are bounded by Xen:
+// domid <= 32767, vCPU id <= kMaxVcpuId).
 //
 // Domain ids are reused by Xen after a domain is destroyed; each incarnation is its own
 // `instance` and a reused id starts fresh. A destroyed domain's last totals are handed to the
