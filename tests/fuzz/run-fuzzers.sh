@@ -9,7 +9,7 @@ seconds="${2:-60}"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DXENBAKED_FUZZ=ON -DXENBAKED_SANITIZE=ON -DXENBAKED_TESTS=OFF -DXENBAKED_BENCHMARKS=OFF \
   >/dev/null
-targets=(trace_decoder_fuzzer)
+targets=(trace_decoder_fuzzer accounting_engine_fuzzer)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/crashes"
 for t in "${targets[@]}"; do

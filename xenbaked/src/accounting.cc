@@ -40,7 +40,8 @@ constexpr int kNotTold = -1;  // CloseInterval: no record says which state the v
 
 // Class+subclass (event bits 12–27) of the events the engine looks at.
 constexpr uint32_t Group(uint32_t event) {
-  return event >> ev::kSubclassShift;
+  // Masked: an event id is 28 bits in a record, but a Record handed to Add may hold anything.
+  return (event >> ev::kSubclassShift) & 0xffffu;
 }
 constexpr uint32_t kGroupGen = Group(ev::kGen);
 constexpr uint32_t kGroupSchedMin = Group(ev::kSchedMin);
@@ -48,8 +49,6 @@ constexpr uint32_t kGroupSchedVerbose = Group(ev::kSchedVerbose);
 constexpr uint32_t kGroupDom0 = Group(ev::kDom0DomOps);
 constexpr uint32_t kGroupHvmHandler = Group(ev::kHvmHandler);
 constexpr uint32_t kGroupMem = Group(ev::kMem);
-constexpr uint32_t kGroupPvEntry = Group(ev::kPvEntry);
-constexpr uint32_t kGroupPvSubcall = Group(ev::kPvSubcall);
 
 // Read access to a record's fields, the same for a decoded tracefmt::Record as for a
 // tracefmt::RecordRef left in place: the handlers below are written once, for both.
@@ -261,6 +260,12 @@ struct AccountingEngine::Impl {
   uint64_t next_instance = 1;
   AnomalyCounts anomalies;
   bool input_ended = false;  // EndOfInput: no record can come to contradict an open interval
+  // By domid, between a DOM0_DOM_REM that ended a domain and the SCHED_DOM_REM Xen traces an RCU
+  // grace period later, during which the id may be reused: `late_sched_rem` expects that record
+  // (it must not end a new incarnation); `dying` holds until the id's next ADD (records of the
+  // dying domain then must not start a phantom incarnation).
+  std::vector<bool> late_sched_rem = std::vector<bool>(kDomainTableSize);
+  std::vector<bool> dying = std::vector<bool>(kDomainTableSize);
 
   // R: DecodedView or tracefmt::RecordRef. The hot path, small enough to inline into a loop:
   // per-CPU bookkeeping and hypercalls here, every other event the engine uses in Dispatch.
@@ -279,7 +284,9 @@ struct AccountingEngine::Impl {
   void OnGen(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec);
   void OnLostRecords(CpuState& c, uint32_t cpu, uint64_t tsc, const tracefmt::LostRecords& lost);
   void OnDomainAdd(uint32_t domid, uint64_t tsc);
-  void OnDomainRemove(uint32_t domid, uint64_t tsc);
+  // `from_dom0`: DOM0_DOM_REM (traced at destruction), else SCHED_DOM_REM (traced an RCU grace
+  // period later, when the scheduler frees the domain).
+  void OnDomainRemove(uint32_t domid, uint64_t tsc, bool from_dom0);
   void CountGuestActivity(CpuState& c, uint32_t hypercall, uint32_t io);
   void AttributePending(CpuState& c);
   // The run of records at the start of `bytes` that Add would only count (none of the
@@ -550,7 +557,7 @@ void AccountingEngine::Impl::Dispatch(CpuState& c, uint32_t cpu, uint64_t tsc, c
     case kGroupDom0:
       if (rec.extra_words() >= 1) {
         if (event == ev::kDom0DomAdd) OnDomainAdd(rec.Extra(0), tsc);
-        if (event == ev::kDom0DomRem) OnDomainRemove(rec.Extra(0), tsc);
+        if (event == ev::kDom0DomRem) OnDomainRemove(rec.Extra(0), tsc, /*from_dom0=*/true);
       }
       return;
     default:
@@ -640,7 +647,7 @@ void AccountingEngine::Impl::OnSchedVerbose(CpuState& c, uint64_t tsc, const R& 
       OnDomainAdd(rec.Extra(0), tsc);
       return;
     case ev::kDomRem:
-      OnDomainRemove(rec.Extra(0), tsc);
+      OnDomainRemove(rec.Extra(0), tsc, /*from_dom0=*/false);
       return;
     default:
       return;
@@ -743,8 +750,10 @@ DomainState* AccountingEngine::Impl::ActiveDomain(uint32_t domid, uint64_t tsc) 
     slot_of_domid[domid] = slot;
   }
   DomainState& d = slots[slot];
-  if (!d.in_use || d.destroyed) [[unlikely]]
+  if (!d.in_use || d.destroyed) [[unlikely]] {
+    if (dying[domid]) return nullptr;  // its last records, after DOM0_DOM_REM: not a new domain
     StartIncarnation(d, tsc);
+  }
   d.active = true;
   d.last_seen_tsc = tsc;
   return &d;
@@ -791,7 +800,7 @@ void AccountingEngine::Impl::StartIncarnation(DomainState& d, uint64_t tsc) {
   d.in_use = true;
   d.first_seen_tsc = tsc;
   d.last_seen_tsc = tsc;
-  d.origin_tsc = has_epoch ? std::min(epoch_tsc, tsc) : tsc;
+  d.origin_tsc = has_epoch ? epoch_tsc : tsc;  // engine time starts at its first record
 }
 
 void AccountingEngine::Impl::Open(VcpuState& v, uint64_t tsc, bool known, Runstate state) {
@@ -862,6 +871,7 @@ void AccountingEngine::Impl::OnDomainAdd(uint32_t domid, uint64_t tsc) {
     ++anomalies.bad_id;
     return;
   }
+  dying[domid] = false;  // whatever comes now is the new domain's
   const int32_t slot = slot_of_domid[domid];
   if (slot != kNoSlot) {
     DomainState& d = slots[slot];
@@ -873,12 +883,19 @@ void AccountingEngine::Impl::OnDomainAdd(uint32_t domid, uint64_t tsc) {
   }
   DomainState* d = ActiveDomain(domid, tsc);
   d->active = false;
-  d->origin_tsc = tsc;  // a new domain: its vCPUs have no time before this
+  d->origin_tsc = std::max(tsc, epoch_tsc);  // a new domain: its vCPUs have no time before
 }
 
-void AccountingEngine::Impl::OnDomainRemove(uint32_t domid, uint64_t tsc) {
+void AccountingEngine::Impl::OnDomainRemove(uint32_t domid, uint64_t tsc, bool from_dom0) {
   if (domid >= kDomainTableSize) {
     ++anomalies.bad_id;
+    return;
+  }
+  if (!from_dom0 && late_sched_rem[domid]) {
+    // The SCHED_DOM_REM of a domain DOM0_DOM_REM already ended: the id may name a new domain
+    // by now, which this record must not end.
+    late_sched_rem[domid] = false;
+    dying[domid] = false;
     return;
   }
   const int32_t slot = slot_of_domid[domid];
@@ -886,6 +903,10 @@ void AccountingEngine::Impl::OnDomainRemove(uint32_t domid, uint64_t tsc) {
   DomainState& d = slots[slot];
   if (!d.in_use || d.destroyed) return;  // the second of SCHED_ and DOM0_DOM_REM
   Finalize(d, tsc);
+  if (from_dom0) {
+    late_sched_rem[domid] = true;
+    dying[domid] = true;
+  }
 }
 
 void AccountingEngine::Impl::Finalize(DomainState& d, uint64_t tsc) {

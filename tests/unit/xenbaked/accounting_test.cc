@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "accounting_test_util.h"
+#include "engine_test_fixture.h"
 
 namespace xenbaked {
 namespace {

@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "accounting_test_util.h"
+#include "engine_test_fixture.h"
 #include "xenbaked/accounting.h"
 
 namespace xenbaked {
@@ -204,6 +204,33 @@ TEST_F(AccountingUnknownTest, AVcpuKeepsItsTimeWhenItsIdMovesIntoTheTable) {
   const AccountingSnapshot s = engine.Snapshot(1000);
   EXPECT_EQ(Vcpu(s, 1, 5).running_ns, 200u);
   EXPECT_EQ(Vcpu(s, 1, 5).blocked_ns, 700u);
+}
+
+// Xen traces DOM0_DOM_REM at destruction and SCHED_DOM_REM an RCU grace period later; the id may
+// be reused in between.
+TEST_F(AccountingUnknownTest, ALateSchedDomRemDoesNotEndTheIdsNewDomain) {
+  std::vector<DomainTotals> finals;
+  engine.OnFinal([&](const DomainTotals& t) { finals.push_back(t); });
+  Add(0, MakeRecord(ev::kDom0DomAdd, {9}, 10));
+  Change(0, 9, 0, kOff, kWait, 100);
+  Add(0, MakeRecord(ev::kDom0DomRem, {9}, 200));
+  // The dying domain's last record, in the grace period: no phantom incarnation.
+  Change(1, 9, 0, kWait, kOff, 210);
+  Add(0, MakeRecord(ev::kDom0DomAdd, {9}, 300));  // the id reused
+  Change(0, 9, 0, kOff, kWait, 350);
+  Add(1, MakeRecord(ev::kDomRem, {9}, 400));  // the first domain's SCHED_DOM_REM, late
+  Change(0, 9, 0, kWait, kRun, 500);
+  engine.EndOfInput();
+  const AccountingSnapshot s = engine.Snapshot(600);
+
+  ASSERT_EQ(finals.size(), 1u) << "one domain ended";
+  EXPECT_EQ(finals[0].runnable_ns, 100u);
+  const VcpuTotals& reborn = Vcpu(s, 9, 0);
+  EXPECT_EQ(reborn.runnable_ns, 150u) << "the new domain lives on past the late REM";
+  EXPECT_EQ(reborn.running_ns, 100u);
+  EXPECT_EQ(reborn.unknown_ns, 50u) << "from its ADD to its first record";
+  EXPECT_EQ(s.domains.size(), 1u);
+  EXPECT_FALSE(s.domains[0].destroyed);
 }
 
 }  // namespace
