@@ -446,6 +446,13 @@ void AccountingEngine::AddAll(tracefmt::MergedTraceReader& merged) {
 
 void AccountingEngine::EndOfInput() {
   impl_->input_ended = true;
+  // No record can come now to settle a held-back contradiction in order.
+  for (DomainState& d : impl_->slots) {
+    if (!d.in_use || d.destroyed) continue;
+    d.ForEachVcpu([&](VcpuState& v) {
+      if (v.link_pending) impl_->SettleLink(d, v, /*reordered=*/false);
+    });
+  }
   for (CpuState& c : impl_->cpus) impl_->AttributePending(c);
 }
 

@@ -69,6 +69,17 @@ struct VcpuState {
   bool dispatch_seen = false;  // the open running interval began with a dispatch we saw
   bool seen = false;           // a record named it: its time is accounted from its domain's origin
 
+  // A contradiction held back for the record it missed (see OnRunstateChange): the interval
+  // link_since..link_at in link_from, published up to link_published, awaits a record of the
+  // change link_from -> link_to stamped at most the reorder tolerance later.
+  bool link_pending = false;
+  Runstate link_from = Runstate::kOffline;
+  Runstate link_to = Runstate::kOffline;
+  uint32_t link_cpu = 0;
+  uint64_t link_since = 0;
+  uint64_t link_at = 0;
+  uint64_t link_published = 0;
+
   bool doubtful() const { return doubt_to > doubt_from; }
 };
 
@@ -154,7 +165,9 @@ struct AccountingEngine::Impl {
 
   explicit Impl(const AccountingConfig& config)
       : clock(config.cpu_khz == 0 ? 1 : config.cpu_khz),
-        slot_of_domid(engine_detail::kDomainTableSize, engine_detail::kNoSlot) {}
+        slot_of_domid(engine_detail::kDomainTableSize, engine_detail::kNoSlot) {
+    reorder_ticks = clock.ToTicks(10'000);
+  }
 
   tracefmt::TscClock clock;
   std::vector<int32_t> slot_of_domid;
@@ -172,6 +185,12 @@ struct AccountingEngine::Impl {
   uint64_t now_tsc = 0;
   uint64_t next_instance = 1;
   AnomalyCounts anomalies;
+  // Records from different CPUs out of TSC order by up to this are put in order (10 µs): Xen
+  // writes a wake on the waker's CPU before the IPI that leads to the dispatch on another, so
+  // the dispatch can precede the wake in TSC order only by the CPUs' TSC skew, which Xen keeps
+  // well below a microsecond on hosts it trusts the TSC of; 10 µs is far below any scheduling
+  // interval (credit2's rate limit is 1 ms), so no real sequence of changes is read as one.
+  uint64_t reorder_ticks = 0;
   bool input_ended = false;  // EndOfInput: no record can come to contradict an open interval
   // By domid, between a DOM0_DOM_REM that ended a domain and the SCHED_DOM_REM Xen traces an RCU
   // grace period later, during which the id may be reused: `late_sched_rem` expects that record
@@ -223,6 +242,11 @@ struct AccountingEngine::Impl {
                          bool completes_slice);
   void Credit(DomainState& d, VcpuState& v, size_t bucket, uint64_t from, uint64_t to,
               uint32_t run_cpu, bool completes_slice);
+  // Settles a held-back contradiction: the missed record came (`reordered`), or not.
+  void SettleLink(DomainState& d, VcpuState& v, bool reordered);
+  // A dispatch of v on `cpu`: counts, and who runs there.
+  void Dispatched(CpuState& c, VcpuState& v, uint32_t cpu, uint64_t tsc, uint32_t domid,
+                  uint32_t vcpu_id);
   // Starts an open interval at `tsc`: in `state`, or unknown when `known` is false.
   static void Open(VcpuState& v, uint64_t tsc, bool known, Runstate state);
   // The oldest last TSC over the CPUs heard from: a loss not yet reported began after it.

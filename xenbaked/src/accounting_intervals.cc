@@ -22,6 +22,16 @@ void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_
   VcpuState* v = ActiveVcpu(*d, vcpu_id);
   if (v == nullptr) return;
 
+  if (v->link_pending) [[unlikely]] {
+    if (tsc <= v->link_at + reorder_ticks && old_state == v->link_from && new_state == v->link_to) {
+      // The change the held-back record missed, stamped a little later on another CPU (a wake
+      // on the waker's CPU after the dispatch it caused on this one): in order, nothing was
+      // contradicted. The vCPU is already where the later record put it.
+      SettleLink(*d, *v, /*reordered=*/true);
+      return;
+    }
+    SettleLink(*d, *v, /*reordered=*/false);
+  }
   if (v->known && v->state == old_state && !v->doubtful() && tsc >= v->since_tsc) [[likely]] {
     const uint64_t at = CloseInterval(*d, *v, cpu, tsc, static_cast<int>(old_state),
                                       /*completes_slice=*/true);
@@ -32,28 +42,60 @@ void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_
       // interval it opens starts where the old one ended, so no time is counted twice.
       ++anomalies.time_backwards;
     } else if (v->known && v->state != old_state) {
-      // The chain broke (lost or reordered records): see CloseInterval for what is kept.
-      ++anomalies.runstate_mismatch;
       if (v->state == Runstate::kRunning && cpus[v->cpu].current_domid == domid &&
           cpus[v->cpu].current_vcpu == vcpu_id)
         cpus[v->cpu].ClearCurrent();
+      if (!v->doubtful()) {
+        // The chain broke with no loss to explain it: held back for the reorder tolerance, in
+        // case the record of the missing change comes stamped a little later from another CPU;
+        // the record's new state holds from here either way.
+        v->link_pending = true;
+        v->link_from = v->state;
+        v->link_to = old_state;
+        v->link_cpu = v->cpu;
+        v->link_since = v->since_tsc;
+        v->link_at = tsc;
+        v->link_published = std::max(v->published_tsc, v->since_tsc);
+        Open(*v, std::max(tsc, v->published_tsc), /*known=*/true, new_state);
+        v->dispatch_seen = false;
+        if (new_state == Runstate::kRunning) Dispatched(c, *v, cpu, tsc, domid, vcpu_id);
+        return;
+      }
+      ++anomalies.runstate_mismatch;  // explained by the loss: see CloseInterval
     }
     const uint64_t at = CloseInterval(*d, *v, cpu, tsc, static_cast<int>(old_state),
                                       /*completes_slice=*/true);
     Open(*v, at, /*known=*/true, new_state);
   }
   v->dispatch_seen = new_state == Runstate::kRunning;
-  if (new_state == Runstate::kRunning) {
-    ++v->dispatches;
-    v->cpu = cpu;
-    if (c.announced_domid != kNoDomain && c.announced_domid != domid) ++anomalies.switch_mismatch;
-    c.announced_domid = kNoDomain;
-    c.SetCurrent(domid, vcpu_id, slot_of_domid[domid]);
-    if (!c.dispatched) {
-      c.dispatched = true;
-      c.first_dispatch_tsc = tsc;
-    }
+  if (new_state == Runstate::kRunning) Dispatched(c, *v, cpu, tsc, domid, vcpu_id);
+}
+
+void AccountingEngine::Impl::Dispatched(CpuState& c, VcpuState& v, uint32_t cpu, uint64_t tsc,
+                                        uint32_t domid, uint32_t vcpu_id) {
+  ++v.dispatches;
+  v.cpu = cpu;
+  if (c.announced_domid != kNoDomain && c.announced_domid != domid) ++anomalies.switch_mismatch;
+  c.announced_domid = kNoDomain;
+  c.SetCurrent(domid, vcpu_id, slot_of_domid[domid]);
+  if (!c.dispatched) {
+    c.dispatched = true;
+    c.first_dispatch_tsc = tsc;
   }
+}
+
+void AccountingEngine::Impl::SettleLink(DomainState& d, VcpuState& v, bool reordered) {
+  v.link_pending = false;
+  const size_t from = static_cast<size_t>(v.link_from);
+  if (reordered) {
+    Credit(d, v, from, v.link_since, v.link_at, v.link_cpu, false);
+    return;
+  }
+  // A true contradiction costs at most its interval: what was published stays, the rest is
+  // unknown.
+  ++anomalies.runstate_mismatch;
+  Credit(d, v, from, v.link_since, v.link_published, v.link_cpu, false);
+  Credit(d, v, kUnknown, std::max(v.link_since, v.link_published), v.link_at, v.link_cpu, false);
 }
 
 void AccountingEngine::Impl::OnLostRecords(CpuState& c, uint32_t cpu, uint64_t tsc,
@@ -305,6 +347,7 @@ void AccountingEngine::Impl::Finalize(DomainState& d, uint64_t tsc) {
     if (c.seen) min_heard = std::min(min_heard, c.HeardUntil());
   d.ForEachVcpu([&](VcpuState& v) {
     if (!v.seen) return;
+    if (v.link_pending) SettleLink(d, v, /*reordered=*/false);
     uint64_t vouched = tsc;
     if (!input_ended && v.known)
       vouched = v.state == Runstate::kRunning ? cpus[v.cpu].HeardUntil() : min_heard;

@@ -28,6 +28,16 @@ uint64_t AccountingEngine::Impl::MinLastTsc(uint64_t fallback) const {
 void AccountingEngine::Impl::PublishOpen(const VcpuState& v, uint64_t tsc, uint64_t min_last_tsc,
                                          std::array<uint64_t, 5>& ticks,
                                          std::vector<uint64_t>* cpu_open) const {
+  if (v.link_pending) {
+    // A contradiction held back for the reorder tolerance: what was published of its interval
+    // stays; the rest is unknown once no record can still come in time to settle it.
+    const uint64_t published = std::max(v.link_since, v.link_published);
+    ticks[static_cast<size_t>(v.link_from)] += published - v.link_since;
+    if (v.link_from == Runstate::kRunning && cpu_open != nullptr)
+      (*cpu_open)[v.link_cpu] += published - v.link_since;
+    if (input_ended || min_last_tsc > v.link_at + reorder_ticks)
+      ticks[kUnknown] += v.link_at > published ? v.link_at - published : 0;
+  }
   const bool running = v.known && v.state == Runstate::kRunning;
   uint64_t until = tsc;
   if (!input_ended) until = std::min(tsc, running ? cpus[v.cpu].last_tsc : min_last_tsc);

@@ -23,7 +23,9 @@
 //    running on another CPU is untouched. After the gap the vCPU's next record says where it
 //    was (its old state), so only the gap itself is lost;
 //  - an interval a contradicting record ends (old state not the one held) with no loss to
-//    explain it, except what a snapshot had already published.
+//    explain it, except what a snapshot had already published. A contradiction is first held
+//    back for 10 µs of TSC: records from two CPUs out of TSC order by less (a wake on the
+//    waker's CPU and the dispatch it caused on another, TSC skew) are put in order instead.
 // The gap is also reported per CPU as `lost_gap_ns`, never as anyone's running time.
 //
 // Totals only grow: a snapshot publishes an open interval only as far as nothing still to come
