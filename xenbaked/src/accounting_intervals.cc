@@ -73,6 +73,23 @@ void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_
 
 void AccountingEngine::Impl::Dispatched(CpuState& c, VcpuState& v, uint32_t cpu, uint64_t tsc,
                                         uint32_t domid, uint32_t vcpu_id) {
+  // A CPU runs one vCPU at a time: one still held running here was switched out by now, and
+  // its record of that is missing (lost): it ran until here, and where it went is unknown.
+  if (c.current_slot != kNoSlot) {
+    DomainState& prev_domain = slots[c.current_slot];
+    VcpuState* prev = nullptr;
+    if (c.current_vcpu < prev_domain.vcpus.size()) {
+      prev = &prev_domain.vcpus[c.current_vcpu];
+    } else {
+      auto it = prev_domain.sparse_vcpus.find(c.current_vcpu);
+      if (it != prev_domain.sparse_vcpus.end()) prev = &it->second;
+    }
+    if (prev != nullptr && prev != &v && prev->known && prev->state == Runstate::kRunning &&
+        prev->cpu == cpu && !prev_domain.destroyed) {
+      const uint64_t at = CloseInterval(prev_domain, *prev, cpu, tsc, kNotTold, false);
+      Open(*prev, at, /*known=*/false, Runstate::kRunning);
+    }
+  }
   ++v.dispatches;
   v.cpu = cpu;
   if (c.announced_domid != kNoDomain && c.announced_domid != domid) ++anomalies.switch_mismatch;

@@ -208,6 +208,23 @@ TEST_F(AccountingUnknownTest, AVcpuKeepsItsTimeWhenItsIdMovesIntoTheTable) {
   EXPECT_EQ(Vcpu(s, 1, 5).blocked_ns, 700u);
 }
 
+// A CPU runs one vCPU at a time: a dispatch ends the running time of the one held running there
+// (its switch-out record lost in the gap the report closed).
+TEST_F(AccountingUnknownTest, ADispatchEndsTheRunningTimeOfTheVcpuHeldRunningOnThatCpu) {
+  Change(0, 1, 4, kWait, kRun, 0);
+  Add(0, LostRecords(5, 1, 4, /*first_tsc=*/1000, /*tsc=*/2000));  // names 1.4 current
+  Change(0, 1, 1, kWait, kRun, 2000);  // 1.4's switch-out, at 2000 too, was lost
+  Tick(0, 4000);
+  Tick(1, 4000);
+  EXPECT_EQ(Vcpu(engine.Snapshot(4000), 1, 4).running_ns, 1000u) << "not published as running";
+  Change(1, 1, 4, kWait, kRun, 5000);  // 1.4 was runnable by then (contradiction, settled)
+  engine.EndOfInput();
+  const AccountingSnapshot s = engine.Snapshot(6000);
+  EXPECT_EQ(Vcpu(s, 1, 4).running_ns, 1000u + 1000u) << "up to the gap; from 5000 on CPU 1";
+  EXPECT_EQ(Vcpu(s, 1, 4).unknown_ns, 1000u + 3000u);
+  EXPECT_EQ(Sum(Vcpu(s, 1, 4)), 6000u);
+}
+
 // A wake on CPU 0 and the dispatch it caused on CPU 1, out of TSC order by 5 ticks (skew): put in
 // order, not read as contradictions (was: three mismatches, 4,000 ticks of running wiped out).
 TEST_F(AccountingUnknownTest, AFiveTickReorderBetweenCpusIsPutInOrder) {
