@@ -19,6 +19,7 @@ fi
 targets=(trace_decoder_fuzzer)
 targets+=(acctlog_report_fuzzer)
 targets+=(api_request_fuzzer)
+targets+=(accounting_engine_fuzzer)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/crashes"
 # Each target's committed seeds: trace files for the decoders, request lines for the API.

@@ -21,8 +21,10 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <utility>
 
+#include "accounting_engine.h"
 #include "tracefmt/clock.h"
 
 namespace xenbaked {
@@ -31,14 +33,10 @@ namespace {
 using tracefmt::Runstate;
 namespace ev = tracefmt::ev;
 
-constexpr uint32_t kDomainTableSize = uint32_t{ev::kMaxDomainId} + 1;
-constexpr int32_t kNoSlot = -1;
-constexpr uint32_t kNoDomain = 0xffffffff;
-constexpr uint64_t kNoSlice = std::numeric_limits<uint64_t>::max();
-
 // Class+subclass (event bits 12–27) of the events the engine looks at.
 constexpr uint32_t Group(uint32_t event) {
-  return event >> ev::kSubclassShift;
+  // Masked: an event id is 28 bits in a record, but a Record handed to Add may hold anything.
+  return (event >> ev::kSubclassShift) & 0xffffu;
 }
 constexpr uint32_t kGroupGen = Group(ev::kGen);
 constexpr uint32_t kGroupSchedMin = Group(ev::kSchedMin);
@@ -46,8 +44,6 @@ constexpr uint32_t kGroupSchedVerbose = Group(ev::kSchedVerbose);
 constexpr uint32_t kGroupDom0 = Group(ev::kDom0DomOps);
 constexpr uint32_t kGroupHvmHandler = Group(ev::kHvmHandler);
 constexpr uint32_t kGroupMem = Group(ev::kMem);
-constexpr uint32_t kGroupPvEntry = Group(ev::kPvEntry);
-constexpr uint32_t kGroupPvSubcall = Group(ev::kPvSubcall);
 
 // Read access to a record's fields, the same for a decoded tracefmt::Record as for a
 // tracefmt::RecordRef left in place: the handlers below are written once, for both.
@@ -124,155 +120,9 @@ constexpr std::array<uint8_t, 1u << 16> kGroupKinds = [] {
 // 4 KiB page, so without this the walk waits on memory at every page it enters.
 constexpr uintptr_t kRunPrefetchAhead = 1024;
 
-// Guest activity counts, kept where the hot path adds to them without asking first whether the
-// record is any (it adds 0 or 1): a domain's, or a CPU's while nobody is known to run there.
-struct Activity {
-  uint64_t hypercalls = 0;
-  uint64_t io_records = 0;
-  uint64_t either = 0;  // records that were a hypercall, I/O or both
-
-  Activity& operator+=(const Activity& o) {
-    hypercalls += o.hypercalls;
-    io_records += o.io_records;
-    either += o.either;
-    return *this;
-  }
-};
-
-struct VcpuState {
-  std::array<uint64_t, 4> ticks{};  // by Runstate
-  uint64_t since_tsc = 0;           // start of the open interval (valid when `known`)
-  uint64_t dispatches = 0;
-  uint64_t wakes = 0;
-  uint64_t blocks = 0;
-  uint32_t cpu = 0;  // physical CPU it last ran on
-  Runstate state = Runstate::kOffline;
-  bool known = false;          // `state` and `since_tsc` describe an open interval
-  bool dispatch_seen = false;  // the open running interval began with a dispatch we saw
-  bool seen = false;
-};
-
-struct DomainState {
-  uint32_t domid = 0;
-  uint64_t instance = 0;
-  bool in_use = false;  // holds an incarnation (live, or destroyed and not forgotten)
-  bool destroyed = false;
-  bool active = false;  // a record has named it since its DOM_ADD
-  uint64_t first_seen_tsc = 0;
-  uint64_t last_seen_tsc = 0;
-  uint64_t run_slices = 0;
-  uint64_t slice_min_ticks = kNoSlice;
-  uint64_t slice_max_ticks = 0;
-  uint64_t slice_sum_ticks = 0;
-  uint64_t allocated_ns = 0;  // SWITCH_INFNEXT gives ns already
-  uint64_t allocations = 0;
-  Activity activity;  // hypercalls and I/O records while it ran
-  uint64_t lost_records = 0;
-  std::vector<VcpuState> vcpus;
-};
-
-struct CpuState {
-  bool seen = false;        // a record with a TSC arrived
-  bool dispatched = false;  // a dispatch on this CPU was seen
-  uint64_t records = 0;
-  uint64_t first_tsc = 0;
-  uint64_t last_tsc = 0;
-  uint64_t first_dispatch_tsc = 0;
-  uint64_t accounted_ticks = 0;
-  uint64_t lost_records = 0;
-  uint64_t lost_gap_ticks = 0;
-  uint64_t wrap_records = 0;
-  uint64_t hypercalls = 0;
-  uint64_t io_records = 0;
-  Activity unattributed;  // while no domain was known to run here (`either` is the count)
-  // Counted since this CPU's last scheduler-group record and not yet attributed: the next one
-  // (Dispatch) hands it to whoever runs here then. Holding it is what lets a run of these records
-  // be counted in one go (AddActivityRun) with the result of counting them one by one.
-  Activity pending;
-  uint32_t current_domid = kNoDomain;  // who runs here, for hypercall/I/O attribution
-  uint32_t current_vcpu = 0;
-  int32_t current_slot = kNoSlot;        // its live slot (kNoSlot when unknown or destroyed)
-  uint32_t announced_domid = kNoDomain;  // SWITCH_INFNEXT's unit, awaiting its dispatch
-
-  void SetCurrent(uint32_t domid, uint32_t vcpu, int32_t slot) {
-    current_domid = domid;
-    current_vcpu = vcpu;
-    current_slot = slot;
-  }
-  void ClearCurrent() { SetCurrent(kNoDomain, 0, kNoSlot); }
-};
-
 }  // namespace
 
-struct AccountingEngine::Impl {
-  explicit Impl(const AccountingConfig& config)
-      : clock(config.cpu_khz == 0 ? 1 : config.cpu_khz), slot_of_domid(kDomainTableSize, kNoSlot) {}
-
-  tracefmt::TscClock clock;
-  std::vector<int32_t> slot_of_domid;
-  std::vector<DomainState> slots;
-  std::vector<int32_t> free_slots;  // of forgotten domains, for the next new one
-  std::vector<CpuState> cpus;
-  uint32_t cpu_count = 0;  // cpus.size(), kept apart: sizeof(CpuState) is no power of two
-  std::function<void(const DomainTotals&)> on_final;
-  // Records are counted per CPU (CpuState::records) and summed when asked for: one increment
-  // less per record. Those naming an impossible CPU are counted here.
-  uint64_t records_without_cpu = 0;
-  uint64_t lost_records = 0;
-  uint64_t epoch_tsc = 0;  // first TSC seen: engine time 0
-  bool has_epoch = false;
-  uint64_t now_tsc = 0;
-  uint64_t next_instance = 1;
-  AnomalyCounts anomalies;
-
-  // R: DecodedView or tracefmt::RecordRef. The hot path, small enough to inline into a loop:
-  // per-CPU bookkeeping and hypercalls here, every other event the engine uses in Dispatch.
-  template <typename R>
-  void Add(uint32_t cpu, uint64_t tsc, const R& rec);
-  template <typename R>
-  [[gnu::noinline]] void Dispatch(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec);
-  [[gnu::noinline]] CpuState* GrowCpus(uint32_t cpu);
-  [[gnu::noinline]] void FirstTsc(CpuState& c, uint64_t tsc);
-
-  // --- per-record handlers ---
-  void OnRunstateChange(CpuState& c, uint32_t cpu, uint64_t tsc, uint32_t event, uint32_t word);
-  template <typename R>
-  void OnSchedVerbose(CpuState& c, uint64_t tsc, const R& rec);
-  template <typename R>
-  void OnGen(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec);
-  void OnLostRecords(CpuState& c, uint32_t cpu, uint64_t tsc, const tracefmt::LostRecords& lost);
-  void OnDomainAdd(uint32_t domid, uint64_t tsc);
-  void OnDomainRemove(uint32_t domid, uint64_t tsc);
-  void CountGuestActivity(CpuState& c, uint32_t hypercall, uint32_t io);
-  void AttributePending(CpuState& c);
-  // The run of records at the start of `bytes` that Add would only count (none of the
-  // scheduler, GEN or dom0-op groups) and whose TSC is at most `limit`, on a CPU whose clock has
-  // started: all counted in one pass, in registers, and added to `taken`. kLimited: whether
-  // there is a limit to check (a whole capture has none).
-  template <bool kLimited>
-  void AddActivityRun(uint32_t cpu, std::span<const std::byte> bytes, uint64_t limit,
-                      tracefmt::RunTaken& taken);
-  tracefmt::RunTaken TakeRun(const tracefmt::RunOffer& offer);
-
-  // --- state helpers ---
-  DomainState* ActiveDomain(uint32_t domid, uint64_t tsc);
-  VcpuState* ActiveVcpu(DomainState& d, uint32_t vcpu);
-  void StartIncarnation(DomainState& d, uint64_t tsc);
-  void CloseInterval(DomainState& d, VcpuState& v, uint64_t tsc, bool completes_slice);
-  void Finalize(DomainState& d, uint64_t tsc);
-
-  // --- snapshot ---
-  // `cpu_open` collects the open running intervals per CPU.
-  DomainTotals Totals(const DomainState& d, uint64_t tsc, std::vector<uint64_t>* cpu_open) const;
-  uint64_t Records() const {
-    uint64_t n = records_without_cpu;
-    for (const CpuState& c : cpus) n += c.records;
-    return n;
-  }
-  uint64_t EngineNs(uint64_t tsc) const {
-    return tsc > epoch_tsc ? clock.ToNs(tsc - epoch_tsc) : 0;
-  }
-};
+using namespace engine_detail;  // NOLINT: this engine's own state
 
 // ------------------------------------------------------------------------------------------------
 // Hot path
@@ -480,6 +330,7 @@ void AccountingEngine::Impl::AddActivityRun(uint32_t cpu, std::span<const std::b
 template <typename R>
 void AccountingEngine::Impl::Dispatch(CpuState& c, uint32_t cpu, uint64_t tsc, const R& rec) {
   AttributePending(c);
+  c.sched_tsc = std::max(c.sched_tsc, tsc);
   const uint32_t event = rec.event();
   switch (Group(event)) {
     case kGroupSchedMin:
@@ -495,52 +346,11 @@ void AccountingEngine::Impl::Dispatch(CpuState& c, uint32_t cpu, uint64_t tsc, c
     case kGroupDom0:
       if (rec.extra_words() >= 1) {
         if (event == ev::kDom0DomAdd) OnDomainAdd(rec.Extra(0), tsc);
-        if (event == ev::kDom0DomRem) OnDomainRemove(rec.Extra(0), tsc);
+        if (event == ev::kDom0DomRem) OnDomainRemove(rec.Extra(0), tsc, /*from_dom0=*/true);
       }
       return;
     default:
       return;
-  }
-}
-
-void AccountingEngine::Impl::OnRunstateChange(CpuState& c, uint32_t cpu, uint64_t tsc,
-                                              uint32_t event, uint32_t word) {
-  const uint32_t domid = word >> 16;
-  const uint32_t vcpu_id = word & 0xffff;
-  const auto old_state = static_cast<Runstate>((event >> 8) & 3);
-  const auto new_state = static_cast<Runstate>((event >> 4) & 3);
-  DomainState* d = ActiveDomain(domid, tsc);
-  if (d == nullptr) return;
-  VcpuState* v = ActiveVcpu(*d, vcpu_id);
-  if (v == nullptr) return;
-
-  if (v->known) {
-    if (v->state == old_state) [[likely]] {
-      CloseInterval(*d, *v, tsc, /*completes_slice=*/true);
-    } else {
-      // The chain broke (lost or reordered records): the time since the last change was spent
-      // in states we cannot name, so it is dropped, and the record's own new state is trusted.
-      ++anomalies.runstate_mismatch;
-      if (v->state == Runstate::kRunning && cpus[v->cpu].current_domid == domid &&
-          cpus[v->cpu].current_vcpu == vcpu_id)
-        cpus[v->cpu].ClearCurrent();
-    }
-  }
-  v->known = true;
-  v->seen = true;
-  v->state = new_state;
-  v->since_tsc = tsc;
-  v->dispatch_seen = new_state == Runstate::kRunning;
-  if (new_state == Runstate::kRunning) {
-    ++v->dispatches;
-    v->cpu = cpu;
-    if (c.announced_domid != kNoDomain && c.announced_domid != domid) ++anomalies.switch_mismatch;
-    c.announced_domid = kNoDomain;
-    c.SetCurrent(domid, vcpu_id, slot_of_domid[domid]);
-    if (!c.dispatched) {
-      c.dispatched = true;
-      c.first_dispatch_tsc = tsc;
-    }
   }
 }
 
@@ -557,7 +367,6 @@ void AccountingEngine::Impl::OnSchedVerbose(CpuState& c, uint64_t tsc, const R& 
       if (d == nullptr) return;
       VcpuState* v = ActiveVcpu(*d, rec.Extra(1));
       if (v == nullptr) return;
-      v->seen = true;
       if (event == ev::kWake)
         ++v->wakes;
       else
@@ -582,7 +391,7 @@ void AccountingEngine::Impl::OnSchedVerbose(CpuState& c, uint64_t tsc, const R& 
       OnDomainAdd(rec.Extra(0), tsc);
       return;
     case ev::kDomRem:
-      OnDomainRemove(rec.Extra(0), tsc);
+      OnDomainRemove(rec.Extra(0), tsc, /*from_dom0=*/false);
       return;
     default:
       return;
@@ -605,228 +414,8 @@ void AccountingEngine::Impl::OnGen(CpuState& c, uint32_t cpu, uint64_t tsc, cons
                                       uint64_t{rec.Extra(2)} | (uint64_t{rec.Extra(3)} << 32)});
 }
 
-void AccountingEngine::Impl::OnLostRecords(CpuState& c, uint32_t cpu, uint64_t tsc,
-                                           const tracefmt::LostRecords& lost) {
-  c.lost_records += lost.count;
-  lost_records += lost.count;
-  // The gap inside this CPU's own span: a CPU whose stream starts with the report (buffers full
-  // since boot) has none.
-  const uint64_t gap_start = std::max(lost.first_tsc, c.first_tsc);
-  const uint64_t gap_ticks = tsc > gap_start ? tsc - gap_start : 0;
-  c.lost_gap_ticks += gap_ticks;
-  if (gap_ticks > 0) {
-    // Whoever we think ran here may have been switched out in the gap: credit the known part
-    // and forget the rest. Its next change only opens again.
-    for (DomainState& d : slots) {
-      if (!d.in_use || d.destroyed) continue;
-      for (VcpuState& v : d.vcpus) {
-        if (v.known && v.state == Runstate::kRunning && v.cpu == cpu) {
-          CloseInterval(d, v, std::max(gap_start, v.since_tsc), /*completes_slice=*/false);
-          v.known = false;
-        }
-      }
-    }
-    c.ClearCurrent();
-    c.announced_domid = kNoDomain;
-  }
-  DomainState* d = ActiveDomain(lost.domain, tsc);
-  if (d == nullptr) return;
-  d->lost_records += lost.count;
-  if (c.current_domid == kNoDomain)  // the record names who runs here now
-    c.SetCurrent(lost.domain, lost.vcpu, slot_of_domid[lost.domain]);
-  // Xen names the vCPU current when space freed: after a gap in mid-stream, that is who runs
-  // here from the report on, whatever stale state we had for it. (At the start of a stream the
-  // first-change rule stands: nothing is known before it.)
-  if (gap_ticks == 0) return;
-  VcpuState* v = ActiveVcpu(*d, lost.vcpu);
-  if (v == nullptr) return;
-  if (v->known) CloseInterval(*d, *v, std::max(gap_start, v->since_tsc), /*completes_slice=*/false);
-  v->known = true;
-  v->seen = true;
-  v->state = Runstate::kRunning;
-  v->dispatch_seen = false;
-  v->since_tsc = tsc;
-  v->cpu = cpu;
-}
-
-// ------------------------------------------------------------------------------------------------
-// Domains and vCPUs
-
-// The live incarnation of `domid`, creating one when the id is new or its last incarnation was
-// destroyed (a reused id whose DOM_ADD we did not see). Null for ids Xen never schedules.
-DomainState* AccountingEngine::Impl::ActiveDomain(uint32_t domid, uint64_t tsc) {
-  if (domid >= kDomainTableSize) [[unlikely]] {
-    ++anomalies.bad_id;
-    return nullptr;
-  }
-  int32_t slot = slot_of_domid[domid];
-  if (slot == kNoSlot) [[unlikely]] {
-    if (free_slots.empty()) {
-      slot = static_cast<int32_t>(slots.size());
-      slots.emplace_back();
-    } else {
-      slot = free_slots.back();  // not in use: StartIncarnation below makes it fresh
-      free_slots.pop_back();
-    }
-    slots[slot].domid = domid;
-    slot_of_domid[domid] = slot;
-  }
-  DomainState& d = slots[slot];
-  if (!d.in_use || d.destroyed) [[unlikely]]
-    StartIncarnation(d, tsc);
-  d.active = true;
-  d.last_seen_tsc = tsc;
-  return &d;
-}
-
-VcpuState* AccountingEngine::Impl::ActiveVcpu(DomainState& d, uint32_t vcpu) {
-  if (vcpu < d.vcpus.size()) [[likely]]
-    return &d.vcpus[vcpu];
-  if (vcpu > kMaxVcpuId) {
-    ++anomalies.bad_id;
-    return nullptr;
-  }
-  d.vcpus.resize(vcpu + 1);
-  return &d.vcpus[vcpu];
-}
-
-void AccountingEngine::Impl::StartIncarnation(DomainState& d, uint64_t tsc) {
-  const uint32_t domid = d.domid;
-  std::vector<VcpuState> vcpus = std::move(d.vcpus);  // keep the allocation
-  vcpus.clear();
-  d = DomainState{};
-  d.domid = domid;
-  d.vcpus = std::move(vcpus);
-  d.instance = next_instance++;
-  d.in_use = true;
-  d.first_seen_tsc = tsc;
-  d.last_seen_tsc = tsc;
-}
-
-inline void AccountingEngine::Impl::CloseInterval(DomainState& d, VcpuState& v, uint64_t tsc,
-                                                  bool completes_slice) {
-  if (tsc < v.since_tsc) [[unlikely]] {
-    ++anomalies.time_backwards;
-    return;
-  }
-  const uint64_t ticks = tsc - v.since_tsc;
-  v.ticks[static_cast<size_t>(v.state)] += ticks;
-  if (v.state != Runstate::kRunning) return;
-  cpus[v.cpu].accounted_ticks += ticks;
-  if (!completes_slice || !v.dispatch_seen) return;
-  ++d.run_slices;
-  d.slice_sum_ticks += ticks;
-  d.slice_min_ticks = std::min(d.slice_min_ticks, ticks);
-  d.slice_max_ticks = std::max(d.slice_max_ticks, ticks);
-}
-
-void AccountingEngine::Impl::OnDomainAdd(uint32_t domid, uint64_t tsc) {
-  if (domid >= kDomainTableSize) {
-    ++anomalies.bad_id;
-    return;
-  }
-  const int32_t slot = slot_of_domid[domid];
-  if (slot != kNoSlot) {
-    DomainState& d = slots[slot];
-    // Xen traces both SCHED_DOM_ADD and DOM0_DOM_ADD for one creation: a second ADD with no
-    // activity in between is the same domain.
-    if (d.in_use && !d.destroyed && !d.active) return;
-    // An ADD for a live domain means its REM was lost: the old incarnation ends here.
-    if (d.in_use && !d.destroyed) Finalize(d, tsc);
-  }
-  DomainState* d = ActiveDomain(domid, tsc);
-  d->active = false;
-}
-
-void AccountingEngine::Impl::OnDomainRemove(uint32_t domid, uint64_t tsc) {
-  if (domid >= kDomainTableSize) {
-    ++anomalies.bad_id;
-    return;
-  }
-  const int32_t slot = slot_of_domid[domid];
-  if (slot == kNoSlot) return;  // never seen alive: nothing to finalize
-  DomainState& d = slots[slot];
-  if (!d.in_use || d.destroyed) return;  // the second of SCHED_ and DOM0_DOM_REM
-  Finalize(d, tsc);
-}
-
-void AccountingEngine::Impl::Finalize(DomainState& d, uint64_t tsc) {
-  for (VcpuState& v : d.vcpus) {
-    if (!v.known) continue;
-    CloseInterval(d, v, tsc, /*completes_slice=*/true);
-    v.since_tsc = tsc;
-    v.known = false;
-  }
-  for (CpuState& c : cpus) {
-    if (c.current_domid == d.domid) c.ClearCurrent();
-    if (c.announced_domid == d.domid) c.announced_domid = kNoDomain;
-  }
-  d.destroyed = true;
-  d.last_seen_tsc = std::max(d.last_seen_tsc, tsc);
-  if (on_final) on_final(Totals(d, tsc, nullptr));
-}
-
-// ------------------------------------------------------------------------------------------------
-// Snapshots
-
-DomainTotals AccountingEngine::Impl::Totals(const DomainState& d, uint64_t tsc,
-                                            std::vector<uint64_t>* cpu_open) const {
-  DomainTotals t;
-  t.domid = d.domid;
-  t.instance = d.instance;
-  t.destroyed = d.destroyed;
-  t.first_seen_ns = EngineNs(d.first_seen_tsc);
-  t.last_seen_ns = EngineNs(d.last_seen_tsc);
-  t.run_slices = d.run_slices;
-  t.slice_min_ns = d.run_slices == 0 ? 0 : clock.ToNs(d.slice_min_ticks);
-  t.slice_max_ns = clock.ToNs(d.slice_max_ticks);
-  t.slice_sum_ns = clock.ToNs(d.slice_sum_ticks);
-  t.allocated_ns = d.allocated_ns;
-  t.allocations = d.allocations;
-  t.hypercalls = d.activity.hypercalls;
-  t.io_records = d.activity.io_records;
-  t.lost_records = d.lost_records;
-  t.vcpus.reserve(d.vcpus.size());
-  for (size_t i = 0; i < d.vcpus.size(); ++i) {
-    const VcpuState& v = d.vcpus[i];
-    std::array<uint64_t, 4> ticks = v.ticks;
-    // The open interval, up to the snapshot (an interval record, not a final one).
-    if (v.known && tsc > v.since_tsc) {
-      const uint64_t open = tsc - v.since_tsc;
-      ticks[static_cast<size_t>(v.state)] += open;
-      if (v.state == Runstate::kRunning && cpu_open != nullptr) (*cpu_open)[v.cpu] += open;
-    }
-    VcpuTotals& vt = t.vcpus.emplace_back();
-    vt.vcpu = static_cast<uint32_t>(i);
-    vt.seen = v.seen;
-    vt.running_ns = clock.ToNs(ticks[0]);
-    vt.runnable_ns = clock.ToNs(ticks[1]);
-    vt.blocked_ns = clock.ToNs(ticks[2]);
-    vt.offline_ns = clock.ToNs(ticks[3]);
-    vt.dispatches = v.dispatches;
-    vt.wakes = v.wakes;
-    vt.blocks = v.blocks;
-    vt.state = v.state;
-    vt.last_cpu = v.cpu;
-    t.running_ns += vt.running_ns;
-    t.runnable_ns += vt.runnable_ns;
-    t.blocked_ns += vt.blocked_ns;
-    t.offline_ns += vt.offline_ns;
-    t.dispatches += vt.dispatches;
-    t.wakes += vt.wakes;
-    t.blocks += vt.blocks;
-  }
-  return t;
-}
-
 // ------------------------------------------------------------------------------------------------
 // Public interface
-
-double CpuTotals::capture_ratio() const {
-  const uint64_t expected = elapsed_ns > lost_gap_ns ? elapsed_ns - lost_gap_ns : 0;
-  if (expected == 0) return 1.0;
-  return static_cast<double>(accounted_ns) / static_cast<double>(expected);
-}
 
 AccountingEngine::AccountingEngine(const AccountingConfig& config)
     : impl_(std::make_unique<Impl>(config)) {}
@@ -856,52 +445,19 @@ void AccountingEngine::AddAll(tracefmt::MergedTraceReader& merged) {
 }
 
 void AccountingEngine::EndOfInput() {
+  impl_->input_ended = true;
+  // No record can come now to settle a held-back contradiction in order.
+  for (DomainState& d : impl_->slots) {
+    if (!d.in_use || d.destroyed) continue;
+    d.ForEachVcpu([&](VcpuState& v) {
+      if (v.link_pending) impl_->SettleLink(d, v, /*reordered=*/false);
+    });
+  }
   for (CpuState& c : impl_->cpus) impl_->AttributePending(c);
 }
 
 tracefmt::RunTaken AccountingEngine::TakeRun(const tracefmt::RunOffer& offer) {
   return impl_->TakeRun(offer);
-}
-
-AccountingSnapshot AccountingEngine::Snapshot(uint64_t tsc) const {
-  const Impl& e = *impl_;
-  AccountingSnapshot s;
-  s.tsc = tsc;
-  s.cpu_khz = e.clock.cpu_khz();
-  s.at_ns = e.EngineNs(tsc);
-  s.records = e.Records();
-  s.lost_records = e.lost_records;
-  s.anomaly_kinds = e.anomalies;
-  s.anomalies = e.anomalies.total();
-  std::vector<uint64_t> cpu_open(e.cpus.size(), 0);
-  for (uint32_t domid = 0; domid < kDomainTableSize; ++domid) {
-    const int32_t slot = e.slot_of_domid[domid];
-    if (slot == kNoSlot || !e.slots[slot].in_use) continue;
-    s.domains.push_back(e.Totals(e.slots[slot], tsc, &cpu_open));
-  }
-  for (uint32_t id = 0; id < e.cpus.size(); ++id) {
-    const CpuState& c = e.cpus[id];
-    if (c.records == 0) continue;
-    CpuTotals& ct = s.cpus.emplace_back();
-    ct.cpu = id;
-    ct.records = c.records;
-    ct.first_tsc = c.first_tsc;
-    ct.last_tsc = c.last_tsc;
-    if (c.seen) {
-      const uint64_t end = std::max(c.last_tsc, tsc);
-      ct.elapsed_ns = e.clock.ToNs(end - c.first_tsc);
-      const uint64_t known_from = c.dispatched ? c.first_dispatch_tsc : end;
-      ct.unknown_start_ns = e.clock.ToNs(known_from - c.first_tsc);
-    }
-    ct.accounted_ns = e.clock.ToNs(c.accounted_ticks + cpu_open[id]);
-    ct.lost_records = c.lost_records;
-    ct.lost_gap_ns = e.clock.ToNs(c.lost_gap_ticks);
-    ct.wrap_records = c.wrap_records;
-    ct.hypercalls = c.hypercalls;
-    ct.io_records = c.io_records;
-    ct.unattributed = c.unattributed.either;
-  }
-  return s;
 }
 
 uint64_t AccountingEngine::now_tsc() const {
@@ -931,6 +487,7 @@ void AccountingEngine::ForgetDestroyed() {
     if (!d.in_use || !d.destroyed) continue;
     d.in_use = false;
     d.vcpus.clear();
+    d.sparse_vcpus.clear();
     // Finalize cleared every CPU's reference to it, so the slot can serve another id.
     e.slot_of_domid[d.domid] = kNoSlot;
     e.free_slots.push_back(static_cast<int32_t>(slot));
@@ -947,8 +504,10 @@ EngineStateSizes AccountingEngine::StateSizes() const {
             e.cpus.capacity() * sizeof(CpuState);
   for (const DomainState& d : e.slots) {
     s.domains_held += d.in_use ? 1 : 0;
-    s.vcpu_states += d.vcpus.capacity();
-    s.bytes += d.vcpus.capacity() * sizeof(VcpuState);
+    s.vcpu_states += d.vcpus.capacity() + d.sparse_vcpus.size();
+    // A map node: the pair and about four words of tree links and colour.
+    s.bytes += d.vcpus.capacity() * sizeof(VcpuState) +
+               d.sparse_vcpus.size() * (sizeof(std::pair<const uint32_t, VcpuState>) + 32);
   }
   return s;
 }

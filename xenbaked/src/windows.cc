@@ -18,6 +18,7 @@ VcpuTotals DiffVcpu(const VcpuTotals& later, const VcpuTotals* earlier) {
   d.runnable_ns = Minus(later.runnable_ns, earlier->runnable_ns);
   d.blocked_ns = Minus(later.blocked_ns, earlier->blocked_ns);
   d.offline_ns = Minus(later.offline_ns, earlier->offline_ns);
+  d.unknown_ns = Minus(later.unknown_ns, earlier->unknown_ns);
   d.dispatches = Minus(later.dispatches, earlier->dispatches);
   d.wakes = Minus(later.wakes, earlier->wakes);
   d.blocks = Minus(later.blocks, earlier->blocks);
@@ -34,6 +35,7 @@ DomainTotals DiffDomain(const DomainTotals& later, const DomainTotals* earlier) 
   d.runnable_ns = Minus(later.runnable_ns, earlier->runnable_ns);
   d.blocked_ns = Minus(later.blocked_ns, earlier->blocked_ns);
   d.offline_ns = Minus(later.offline_ns, earlier->offline_ns);
+  d.unknown_ns = Minus(later.unknown_ns, earlier->unknown_ns);
   d.dispatches = Minus(later.dispatches, earlier->dispatches);
   d.run_slices = Minus(later.run_slices, earlier->run_slices);
   d.slice_sum_ns = Minus(later.slice_sum_ns, earlier->slice_sum_ns);
@@ -44,8 +46,18 @@ DomainTotals DiffDomain(const DomainTotals& later, const DomainTotals* earlier) 
   d.hypercalls = Minus(later.hypercalls, earlier->hypercalls);
   d.io_records = Minus(later.io_records, earlier->io_records);
   d.lost_records = Minus(later.lost_records, earlier->lost_records);
+  // vCPUs are listed by id, but not every id is listed (the engine keeps far ids apart), so a
+  // vCPU's place may differ between the two: paired by id.
   for (size_t i = 0; i < d.vcpus.size(); ++i) {
-    const VcpuTotals* prev = i < earlier->vcpus.size() ? &earlier->vcpus[i] : nullptr;
+    const uint32_t id = later.vcpus[i].vcpu;
+    const VcpuTotals* prev = nullptr;
+    if (i < earlier->vcpus.size() && earlier->vcpus[i].vcpu == id) {
+      prev = &earlier->vcpus[i];
+    } else {
+      auto it = std::lower_bound(earlier->vcpus.begin(), earlier->vcpus.end(), id,
+                                 [](const VcpuTotals& v, uint32_t x) { return v.vcpu < x; });
+      if (it != earlier->vcpus.end() && it->vcpu == id) prev = &*it;
+    }
     d.vcpus[i] = DiffVcpu(later.vcpus[i], prev);
   }
   return d;

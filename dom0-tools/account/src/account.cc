@@ -24,10 +24,14 @@ constexpr std::string_view kFooter = R"(DESCRIPTION
   with the same results, as the daemon runs live.
 
   For every vCPU a runstate machine driven by SCHED_RUNSTATE_CHANGE records accumulates the
-  time running, runnable (waiting for a physical CPU), blocked and offline. The first change
-  seen for a vCPU only opens an interval: what it did before is unknown and is not counted.
-  A change whose old state contradicts the known one is an anomaly: the time since the last
-  agreed change is dropped and the record's new state is trusted.
+  time running, runnable (waiting for a physical CPU), blocked and offline, and unknown: time
+  the trace cannot vouch for. The five add up to the vCPU's time since its domain's creation
+  (or the capture's start), and the true time in each state lies within [its figure, its
+  figure + unknown]. Unknown is the time before the vCPU's first record; the part of a
+  LOST_RECORDS gap that could have hidden a change of it (a vCPU running on the lossy CPU, or
+  any vCPU not running: its wake may have been written there); and the interval ended by a
+  change whose old state contradicts the known one (an anomaly; the record's new state is
+  trusted from then on).
 
   Per domain: the sums over its vCPUs, dispatches (changes into running), completed run slices
   (count, min/mean/max), wakes and blocks (SCHED_WAKE/BLOCK), the slices the scheduler allocated
@@ -51,9 +55,9 @@ OUTPUT
   records, elapsed_ns, accounted_ns, capture_ratio, unknown_start_ns, lost_records,
   lost_gap_ns, wrap_records, hypercalls, io, unattributed}], domains [{domid, instance,
   destroyed, first_seen_ns, last_seen_ns, running_ns, runnable_ns, blocked_ns, offline_ns,
-  dispatches, slices, slice_min_ns, slice_mean_ns, slice_max_ns, allocated_ns, allocations,
+  unknown_ns, dispatches, slices, slice_min_ns, slice_mean_ns, slice_max_ns, allocated_ns, allocations,
   wakes, blocks, hypercalls, io, lost_records, vcpus [{vcpu, running_ns, runnable_ns,
-  blocked_ns, offline_ns, dispatches, wakes, blocks, state, last_cpu}]}], and "error"
+  blocked_ns, offline_ns, unknown_ns, dispatches, wakes, blocks, state, last_cpu}]}], and "error"
   {message, offset} when the file is damaged.
 
 CPU FREQUENCY

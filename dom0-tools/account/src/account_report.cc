@@ -22,6 +22,7 @@ json VcpuJson(const VcpuTotals& v) {
           {"runnable_ns", v.runnable_ns},
           {"blocked_ns", v.blocked_ns},
           {"offline_ns", v.offline_ns},
+          {"unknown_ns", v.unknown_ns},
           {"dispatches", v.dispatches},
           {"wakes", v.wakes},
           {"blocks", v.blocks},
@@ -39,6 +40,7 @@ json DomainJson(const DomainTotals& d, bool with_vcpus) {
             {"runnable_ns", d.runnable_ns},
             {"blocked_ns", d.blocked_ns},
             {"offline_ns", d.offline_ns},
+            {"unknown_ns", d.unknown_ns},
             {"dispatches", d.dispatches},
             {"slices", d.run_slices},
             {"slice_min_ns", d.slice_min_ns},
@@ -112,26 +114,27 @@ std::string AccountText(const AccountResult& r, const AccountOptions& o) {
       fmt::format("{}: {} records over {:.6f} s at {} kHz; lost records {}; anomalies {}\n\n",
                   o.path, t.records, Seconds(t.at_ns), t.cpu_khz, t.lost_records, t.anomalies);
   s += fmt::format(
-      "{:>6} {:>5} {:>12} {:>12} {:>12} {:>12} {:>10} {:>11} {:>8} {:>8} {:>12} "
+      "{:>6} {:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>10} {:>11} {:>8} {:>8} {:>12} "
       "{:>10} {:>8} {:>10}\n",
-      "domain", "vcpu", "running_s", "runnable_s", "blocked_s", "offline_s", "dispatches",
-      "mean_sl_us", "wakes", "blocks", "allocated_s", "hypercalls", "io", "lost");
+      "domain", "vcpu", "running_s", "runnable_s", "blocked_s", "offline_s", "unknown_s",
+      "dispatches", "mean_sl_us", "wakes", "blocks", "allocated_s", "hypercalls", "io", "lost");
   for (const DomainTotals& d : AllDomains(r)) {
     const std::string id = d.destroyed ? fmt::format("{}†", d.domid) : fmt::format("{}", d.domid);
     s += fmt::format(
-        "{:>6} {:>5} {:>12.6f} {:>12.6f} {:>12.6f} {:>12.6f} {:>10} {:>11.1f} {:>8} {:>8} "
-        "{:>12.6f} {:>10} {:>8} {:>10}\n",
+        "{:>6} {:>5} {:>12.6f} {:>12.6f} {:>12.6f} {:>12.6f} {:>12.6f} {:>10} {:>11.1f} {:>8} "
+        "{:>8} {:>12.6f} {:>10} {:>8} {:>10}\n",
         id, "all", Seconds(d.running_ns), Seconds(d.runnable_ns), Seconds(d.blocked_ns),
-        Seconds(d.offline_ns), d.dispatches, static_cast<double>(MeanSlice(d)) / 1e3, d.wakes,
-        d.blocks, Seconds(d.allocated_ns), d.hypercalls, d.io_records, d.lost_records);
+        Seconds(d.offline_ns), Seconds(d.unknown_ns), d.dispatches,
+        static_cast<double>(MeanSlice(d)) / 1e3, d.wakes, d.blocks, Seconds(d.allocated_ns),
+        d.hypercalls, d.io_records, d.lost_records);
     if (!o.vcpus) continue;
     for (const VcpuTotals& v : d.vcpus) {
       if (!v.seen) continue;
       s += fmt::format(
-          "{:>6} {:>5} {:>12.6f} {:>12.6f} {:>12.6f} {:>12.6f} {:>10} {:>11} {:>8} "
+          "{:>6} {:>5} {:>12.6f} {:>12.6f} {:>12.6f} {:>12.6f} {:>12.6f} {:>10} {:>11} {:>8} "
           "{:>8}\n",
           "", v.vcpu, Seconds(v.running_ns), Seconds(v.runnable_ns), Seconds(v.blocked_ns),
-          Seconds(v.offline_ns), v.dispatches, "", v.wakes, v.blocks);
+          Seconds(v.offline_ns), Seconds(v.unknown_ns), v.dispatches, "", v.wakes, v.blocks);
     }
   }
   s += fmt::format("\n{:>4} {:>10} {:>12} {:>12} {:>9} {:>14} {:>10} {:>12} {:>6}\n", "cpu",

@@ -6,32 +6,14 @@
 
 #include <vector>
 
-#include "accounting_test_util.h"
+#include "engine_test_fixture.h"
 
 namespace xenbaked {
 namespace {
 
 using namespace xenbaked::testing;  // NOLINT: test helpers
 
-class AccountingTest : public ::testing::Test {
- protected:
-  AccountingEngine engine{{.cpu_khz = kOneGhzKhz}};
-
-  void Add(uint32_t cpu, const tracefmt::Record& rec) { engine.Add(cpu, rec.tsc, rec); }
-  void Change(uint32_t cpu, uint32_t dom, uint32_t vcpu, Runstate from, Runstate to, uint64_t tsc) {
-    Add(cpu, RunstateChange(dom, vcpu, from, to, tsc));
-  }
-  static const DomainTotals* Find(const AccountingSnapshot& s, uint32_t domid) {
-    for (const DomainTotals& d : s.domains)
-      if (d.domid == domid) return &d;
-    return nullptr;
-  }
-  static const CpuTotals* FindCpu(const AccountingSnapshot& s, uint32_t cpu) {
-    for (const CpuTotals& c : s.cpus)
-      if (c.cpu == cpu) return &c;
-    return nullptr;
-  }
-};
+using AccountingTest = EngineTest;
 
 TEST_F(AccountingTest, ChangesCloseTheIntervalInTheOldStateAndOpenOneInTheNew) {
   Change(0, 1, 0, kWait, kRun, 100);
@@ -95,6 +77,9 @@ TEST_F(AccountingTest, SnapshotCountsOpenIntervalsWithoutClosingThem) {
   Change(0, 2, 0, kWait, kRun, 100);
   Change(1, 2, 1, kRun, kBlk, 100);
   Change(1, 2, 1, kBlk, kWait, 120);
+  // Both CPUs heard from up to 150: open intervals are vouched for up to there.
+  Add(0, MakeRecord(ev::kCsched2Tick, {}, 150));
+  Add(1, MakeRecord(ev::kCsched2Tick, {}, 150));
 
   const AccountingSnapshot at150 = engine.Snapshot(150);
   const DomainTotals* early = Find(at150, 2);
@@ -102,6 +87,8 @@ TEST_F(AccountingTest, SnapshotCountsOpenIntervalsWithoutClosingThem) {
   EXPECT_EQ(early->vcpus[1].blocked_ns, 20u);
   EXPECT_EQ(early->vcpus[1].runnable_ns, 30u);
   EXPECT_EQ(early->run_slices, 0u) << "an open interval is not a completed slice";
+
+  engine.EndOfInput();  // nothing more can come: open intervals run to the snapshot
 
   const AccountingSnapshot later = engine.Snapshot(400);
   EXPECT_EQ(Find(later, 2)->vcpus[0].running_ns, 300u);
@@ -117,6 +104,7 @@ TEST_F(AccountingTest, IdleDomainCoversTheGapsAndCaptureIsComplete) {
   Change(0, 7, 0, kWait, kRun, 3000);
   Change(0, 7, 0, kRun, kBlk, 8000);
   Change(0, kIdle, 0, kWait, kRun, 8000);
+  engine.EndOfInput();  // the open interval runs to the snapshot
 
   const AccountingSnapshot s = engine.Snapshot(11000);
   EXPECT_EQ(Find(s, kIdle)->running_ns, 2000u + 3000u);
@@ -130,6 +118,7 @@ TEST_F(AccountingTest, IdleDomainCoversTheGapsAndCaptureIsComplete) {
 TEST_F(AccountingTest, UnknownStartCountsAgainstCapture) {
   Add(0, MakeRecord(ev::kCsched2Tick, {}, 0x100));
   Change(0, 4, 0, kWait, kRun, 0x100 + 250);
+  engine.EndOfInput();  // the open interval runs to the snapshot
   const AccountingSnapshot s = engine.Snapshot(0x100 + 1000);
   const CpuTotals* cpu = FindCpu(s, 0);
   EXPECT_EQ(cpu->unknown_start_ns, 250u);
@@ -199,6 +188,7 @@ TEST_F(AccountingTest, DestroyedDomainGetsOneFinalRecordAndAReusedIdStartsFresh)
   Add(0, MakeRecord(ev::kDomAdd, {9}, 3000));
   Change(0, 9, 0, kOff, kWait, 3100);
   Change(0, 9, 0, kWait, kRun, 3200);
+  engine.EndOfInput();  // the open interval runs to the snapshot
   s = engine.Snapshot(3300);
   const DomainTotals* reborn = Find(s, 9);
   ASSERT_NE(reborn, nullptr);

@@ -12,18 +12,35 @@
 //   engine.AddAll(merged);   // zero-copy, in runs; record by record: engine.Add(merged_record)
 //   AccountingSnapshot totals = engine.Snapshot(engine.now_tsc());
 //
-// What is known and what is not: the first change seen for a vCPU only opens an interval (the
-// time before it is unknown, not invented); a change whose old state contradicts the known one is
-// an anomaly, and the time since the last change is dropped rather than guessed. Lost records on a
-// CPU end the running interval of the vCPU on that CPU at the first lost TSC; the gap is reported
-// as `lost_gap_ns`, never as anyone's running time.
+// What is known and what is not: each vCPU's time since its origin (its domain's DOM_ADD, or the
+// engine's first record) splits exactly into running, runnable, blocked, offline and unknown —
+// time the trace cannot vouch for. The rule is sound: the true time in each state lies within
+// [reported, reported + unknown]. Unknown is
+//  - the time before the vCPU's first record;
+//  - the part of an interval a loss gap covered, when the gap could have hidden a change of it:
+//    a vCPU running on the lossy CPU (its running time ends at the first lost TSC), or any vCPU
+//    not running (its wake, dispatch or pause may have been written on the lossy CPU). A vCPU
+//    running on another CPU is untouched. After the gap the vCPU's next record says where it
+//    was (its old state), so only the gap itself is lost;
+//  - an interval a contradicting record ends (old state not the one held) with no loss to
+//    explain it, except what a snapshot had already published. A contradiction is first held
+//    back for 10 µs of TSC: records from two CPUs out of TSC order by less (a wake on the
+//    waker's CPU and the dispatch it caused on another, TSC skew) are put in order instead.
+// The gap is also reported per CPU as `lost_gap_ns`, never as anyone's running time.
+//
+// Totals only grow: a snapshot publishes an open interval only as far as nothing still to come
+// can take back (a vCPU running on CPU c up to c's last record, a loss on c beginning after it;
+// one not running up to the oldest last record over the CPUs), and a later close never credits
+// less than was published. After EndOfInput every open interval runs to the snapshot.
 //
 // Units: all times are accumulated in TSC ticks and converted to ns once, at Snapshot, so sums
 // over many intervals carry no per-interval rounding.
 //
 // Memory: a domid-indexed table (32768 × 4 bytes), one slot per domain id ever seen (~200 bytes)
-// and one ~100-byte state per vCPU; ids are bounded by Xen (domid <= 32767) and vCPU ids by
-// kMaxVcpuId, so memory is bounded by domains × vCPUs whatever the input.
+// and one ~150-byte state per vCPU named. A domain's vCPU states are a table by id that grows to
+// at most twice the vCPUs the domain has named, and a map for ids beyond it, so memory follows
+// the records given, not the largest id a (maybe hostile) record names (ids are bounded by Xen:
+// domid <= 32767, vCPU id <= kMaxVcpuId).
 //
 // Domain ids are reused by Xen after a domain is destroyed; each incarnation is its own
 // `instance` and a reused id starts fresh. A destroyed domain's last totals are handed to the
@@ -52,6 +69,10 @@ struct VcpuTotals {
   uint64_t runnable_ns = 0;
   uint64_t blocked_ns = 0;
   uint64_t offline_ns = 0;
+  // Time the trace cannot vouch for: before the vCPU's first record, where a loss gap may have
+  // hidden a change, an interval a contradicting record dropped. The true time in each state
+  // lies within [its figure, its figure + unknown_ns].
+  uint64_t unknown_ns = 0;
   uint64_t dispatches = 0;  // transitions into running
   uint64_t wakes = 0;
   uint64_t blocks = 0;
@@ -69,6 +90,7 @@ struct DomainTotals {
   uint64_t runnable_ns = 0;
   uint64_t blocked_ns = 0;
   uint64_t offline_ns = 0;
+  uint64_t unknown_ns = 0;  // sum over the vCPUs, as the states are
   uint64_t dispatches = 0;
   uint64_t run_slices = 0;    // completed run intervals
   uint64_t slice_min_ns = 0;  // 0 when no slice completed
@@ -177,11 +199,14 @@ class AccountingEngine {
   tracefmt::RunTaken TakeRun(const tracefmt::RunOffer& offer);
 
   // The input ended (a capture read to its end, the daemon stopping): hypercalls and I/O counted
-  // on each CPU since its last scheduler record go to whoever runs there.
+  // on each CPU since its last scheduler record go to whoever runs there, and snapshots count
+  // every open interval up to their TSC (no record can come to contradict it).
   void EndOfInput();
 
-  // Totals since start with every open interval counted up to `tsc` (an interval, or partial,
-  // record). Cost: linear in domains × vCPUs.
+  // Totals since start with every open interval counted up to `tsc` as far as the trace vouches
+  // for it (see the top of this file): a later snapshot never shows less. Cost: linear in
+  // domains × vCPUs. It notes how far it published in the engine (hence not thread-safe with
+  // Add, as nothing here is).
   AccountingSnapshot Snapshot(uint64_t tsc) const;
   // TSC of the newest record added (0 before the first record with a TSC).
   uint64_t now_tsc() const;

@@ -20,11 +20,19 @@ json VcpuJson(const VcpuTotals& v) {
           {"runnable_ns", v.runnable_ns},
           {"blocked_ns", v.blocked_ns},
           {"offline_ns", v.offline_ns},
+          {"unknown_ns", v.unknown_ns},
           {"dispatches", v.dispatches},
           {"wakes", v.wakes},
           {"blocks", v.blocks},
           {"last_cpu", v.last_cpu},
           {"state", int(v.state)}};
+}
+
+// A domain's counters and its unknown time (not one of the snapshot layout's counters).
+json DomainCountersJson(const DomainTotals& d) {
+  json out = CountersJson(DomainCounters::Of(d));
+  out["unknown_ns"] = d.unknown_ns;
+  return out;
 }
 }  // namespace
 
@@ -58,12 +66,12 @@ json DomainJson(const DomainTotals& d, const DomainNames& names,
               {"last_seen_ns", d.last_seen_ns},
               {"slice_min_ns", d.slice_min_ns},
               {"slice_max_ns", d.slice_max_ns},
-              {"totals", CountersJson(DomainCounters::Of(d))}};
+              {"totals", DomainCountersJson(d)}};
   json windows = json::array();
   for (const Window* w : latest) {
     const DomainTotals* in = FindIncarnation(*w, d);
     if (in == nullptr) continue;
-    json one = CountersJson(DomainCounters::Of(*in));
+    json one = DomainCountersJson(*in);
     one["length_ns"] = w->length_ns;
     one["start_ns"] = w->start_ns;
     one["end_ns"] = w->end_ns;
@@ -81,7 +89,7 @@ json DomainJson(const DomainTotals& d, const DomainNames& names,
 json WindowJson(const Window& w, const DomainNames& names) {
   json domains = json::array();
   for (const DomainTotals& d : w.delta.domains) {
-    json one = CountersJson(DomainCounters::Of(d));
+    json one = DomainCountersJson(d);
     one["domid"] = d.domid;
     one["instance"] = d.instance;
     one["name"] = DomainName(names, d.domid);

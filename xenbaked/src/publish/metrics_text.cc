@@ -52,6 +52,11 @@ void DomainFamilies(const PublishView& view, Exposition& out) {
        [](const DomainTotals& d) { return double(d.blocked_ns) / kNsPerSecond; }},
       {"xenbaked_domain_offline_seconds_total", "counter", "Time the domain's vCPUs were offline.",
        [](const DomainTotals& d) { return double(d.offline_ns) / kNsPerSecond; }},
+      {"xenbaked_domain_unknown_seconds_total", "counter",
+       "Time of the domain's vCPUs the trace cannot vouch for (lost records, contradictions, "
+       "before a vCPU's first record): the true time in each state lies between its figure and "
+       "its figure plus this.",
+       [](const DomainTotals& d) { return double(d.unknown_ns) / kNsPerSecond; }},
       {"xenbaked_domain_dispatches_total", "counter", "Times a vCPU of the domain was dispatched.",
        [](const DomainTotals& d) { return double(d.dispatches); }},
       {"xenbaked_domain_wakes_total", "counter", "Wake-ups of the domain's vCPUs.",
