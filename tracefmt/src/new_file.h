@@ -1,8 +1,9 @@
 // tracefmt/src/new_file.h (private) — files created as root safely: a new file under a random
 // temporary name in the target's directory (O_EXCL, never following a link, close-on-exec),
-// given its mode with fchmod whatever the umask, then renamed over the target. Whatever was at
-// the target (an old file of another mode, a symbolic link to somewhere else) is replaced, never
-// written through. Used for the raw capture and its .meta sidecar.
+// given its mode with fchmod whatever the umask, then renamed over the target. An old file of
+// another mode or a symbolic link at the target is replaced, never written through; a device,
+// FIFO, socket, directory or a file another process holds locked is refused before anything is
+// created. Used for the raw capture and its .meta sidecar.
 //
 //   auto tmp = NewFileBeside(path, 0640);
 //   if (!tmp) return tmp.error();

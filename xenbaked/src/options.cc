@@ -23,6 +23,11 @@
 namespace xenbaked {
 namespace {
 
+// An input as a message shows it: at most 40 characters, so a 300-digit number stays short.
+std::string Shown(const std::string& input) {
+  return input.size() <= 40 ? input : input.substr(0, 37) + "...";
+}
+
 // A range check with a short message ("must be from 1 to 604800"); CLI::Range prints its bounds
 // with std::to_string, 300 digits for a double's. Non-finite numbers never pass.
 template <typename T>
@@ -33,17 +38,50 @@ CLI::Validator Within(T lo, T hi, bool lo_exclusive = false) {
       [lo, hi, lo_exclusive, bounds](std::string& input) -> std::string {
         T value{};
         if (!CLI::detail::lexical_cast(input, value))
-          return fmt::format("'{}' is not a number {}", input, bounds);
+          return fmt::format("'{}' is not a number {}", Shown(input), bounds);
         if constexpr (std::is_floating_point_v<T>) {
-          if (!std::isfinite(value)) return fmt::format("'{}' is not a number {}", input, bounds);
+          if (!std::isfinite(value))
+            return fmt::format("'{}' is not a number {}", Shown(input), bounds);
         }
         const bool below = lo_exclusive ? !(value > lo) : value < lo;
         if (below || value > hi)
-          return fmt::format("{} is out of range: must be {}", input, bounds);
+          return fmt::format("{} is out of range: must be {}", Shown(input), bounds);
         return {};
       },
       bounds);
 }
+
+// Names xenbaked gives the files beside its outputs (PATH.lock, CAPTURE.meta): an output named so
+// could stand for another daemon's lock or sidecar and replace it.
+bool HasReservedSuffix(std::string_view path) {
+  return path.ends_with(".lock") || path.ends_with(".meta");
+}
+
+// A shared-memory name is one file in /dev/shm: no directory part, nothing that climbs out.
+const CLI::Validator kShmName(
+    [](std::string& name) -> std::string {
+      if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+          name.size() > 200)
+        return fmt::format("'{}' is not a snapshot name: one name of at most 200 characters, no "
+                           "'/', in /dev/shm",
+                           Shown(name));
+      if (HasReservedSuffix(name))
+        return fmt::format("'{}' ends in .lock or .meta, the names of xenbaked's lock and sidecar "
+                           "files",
+                           Shown(name));
+      return {};
+    },
+    "NAME");
+
+const CLI::Validator kCapturePath(
+    [](std::string& path) -> std::string {
+      if (HasReservedSuffix(path))
+        return fmt::format("'{}' ends in .lock or .meta, the names of xenbaked's lock and sidecar "
+                           "files",
+                           Shown(path));
+      return {};
+    },
+    "FILE");
 
 // Where each key of the configuration file was set, for messages.
 struct ConfigLines {
@@ -245,7 +283,8 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
                  "Closed windows kept per length (memory grows with domains x vCPUs x this)")
       ->check(Within(1u, 100000u));
   app.add_option("--shm-name", o.shm_name,
-                 "Shared-memory snapshot name, /dev/shm/NAME (default: off)");
+                 "Shared-memory snapshot name, /dev/shm/NAME (default: off)")
+      ->check(kShmName);
   app.add_option("--socket", o.socket_path,
                  "Unix socket for the JSON API, mode 0660 (default: off)");
   app.add_option("--socket-group", o.socket_group,
@@ -260,7 +299,8 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
   app.add_option("--log-dir", o.log_dir,
                  "Directory of the accounting log, accounting.log (default: off)");
   app.add_option("--capture", o.capture_path,
-                 "Write everything drained to this xentrace-format file (default: off)");
+                 "Write everything drained to this xentrace-format file (default: off)")
+      ->check(kCapturePath);
   app.add_option("--log-level", level,
                  "Least severe message logged (to stderr; the journal under systemd)")
       ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}));

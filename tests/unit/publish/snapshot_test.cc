@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "fake_host.h"
@@ -241,6 +242,29 @@ TEST_F(SnapshotErrors, AMissingRegionSaysTheDaemonIsNotRunning) {
   ASSERT_FALSE(reader);
   EXPECT_EQ(reader.error().code, ErrorCode::kNotFound);
   EXPECT_NE(reader.error().Describe().find("is xenbaked running?"), std::string::npos);
+}
+
+TEST_F(SnapshotErrors, AFifoIsRefusedWithoutWaitingForAWriter) {
+  // `xenbake-top --shm FIFO` waited in open() for a writer, forever. A watchdog stands in for
+  // that writer so a regression fails the test instead of hanging it.
+  const std::string fifo = dir_.File("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::atomic<bool> done{false};
+  std::atomic<bool> released{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 200 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (done) return;
+    released = true;
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+  });
+  auto reader = SnapshotReader::Open(fifo);
+  done = true;
+  watchdog.join();
+  EXPECT_FALSE(released) << "the open waited for a writer";
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST_F(SnapshotErrors, AnotherMajorVersionIsRejected) {

@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -321,6 +324,60 @@ TEST(TraceFileWriterTest, AppendRefusesALink) {
   EXPECT_EQ(ContentsOf(victim), "precious");
   std::remove(path.c_str());
   std::remove(victim.c_str());
+}
+
+// `--capture /dev/null` as root replaced the system's /dev/null with a regular file: a device,
+// a FIFO or a directory at the path is refused, and nothing is created beside it.
+TEST(TraceFileWriterTest, ADeviceFifoOrDirectoryAtThePathIsRefusedAndLeftAlone) {
+  const std::string fifo = testing::TempPath("capture-fifo");
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string dir = testing::TempPath("capture-dir");
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(std::filesystem::create_directory(dir));
+  // A device of our own making, so the test never touches the system's: a copy of /dev/null's
+  // numbers, made only where mknod is allowed (root); the FIFO and directory cases run anyway.
+  const std::string device = testing::TempPath("capture-null");
+  std::remove(device.c_str());
+  const bool have_device = ::mknod(device.c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0;
+  for (const std::string& path : {fifo, dir, device}) {
+    if (path == device && !have_device) continue;
+    const mode_t before = ModeOf(path);
+    auto w = TraceFileWriter::Create(path);
+    ASSERT_FALSE(w.ok()) << path;
+    EXPECT_NE(w.error().Describe().find("not a regular file"), std::string::npos)
+        << w.error().Describe();
+    EXPECT_EQ(ModeOf(path), before) << path;
+    const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+    for (const auto& entry : std::filesystem::directory_iterator(folder))
+      EXPECT_EQ(entry.path().string().find(path + ".tmp-"), std::string::npos) << entry.path();
+  }
+  std::remove(fifo.c_str());
+  std::remove(device.c_str());
+  std::filesystem::remove_all(dir);
+}
+
+// Another daemon's lock file (held with flock) is never replaced: replacing it would free the
+// other daemon's paths for a second instance.
+TEST(TraceFileWriterTest, AFileAnotherProcessHoldsLockedIsNotReplaced) {
+  const std::string path = testing::TempPath("held.lock");
+  std::remove(path.c_str());
+  std::ofstream(path) << "4242\n";
+  struct stat before {};
+  ASSERT_EQ(::stat(path.c_str(), &before), 0);
+  const int holder = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(holder, 0);
+  ASSERT_EQ(::flock(holder, LOCK_EX | LOCK_NB), 0);
+  auto w = TraceFileWriter::Create(path);
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.error().Describe().find("locked"), std::string::npos) << w.error().Describe();
+  struct stat after {};
+  ASSERT_EQ(::stat(path.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  ::close(holder);
+  // Once nobody holds it, it is an ordinary old file and is replaced.
+  EXPECT_TRUE(TraceFileWriter::Create(path).ok());
+  std::remove(path.c_str());
 }
 
 }  // namespace

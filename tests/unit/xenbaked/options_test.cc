@@ -109,6 +109,34 @@ TEST(Options, ASocketPathLongerThanAUnixSocketTakesIsRejected) {
   EXPECT_EQ(Parse({"--socket", fits}).socket_path, fits);
 }
 
+TEST(Options, SnapshotNamesAreOneNameInDevShm) {
+  // "../../tmp/x" wrote the snapshot outside /dev/shm; "" was taken silently.
+  for (const std::string& name : {std::string("../../tmp/x"), std::string(""), std::string(".."),
+                                  std::string("a/b"), std::string(300, 'n'),
+                                  std::string("other.lock")}) {
+    const std::string message = Rejection({"--shm-name", name});
+    EXPECT_NE(message.find("--shm-name"), std::string::npos) << message;
+    EXPECT_LT(message.size(), 300u) << message;
+  }
+  EXPECT_EQ(Parse({"--shm-name", "xenbaked"}).shm_name, "xenbaked");
+}
+
+TEST(Options, ACaptureNamedLikeALockOrSidecarIsRefused) {
+  // --capture D/api.sock.lock replaced a running daemon's lock file and freed its socket path.
+  for (const char* path : {"/var/tmp/api.sock.lock", "/var/tmp/cap.xt.meta"}) {
+    const std::string message = Rejection({"--capture", path});
+    EXPECT_NE(message.find(".lock or .meta"), std::string::npos) << message;
+  }
+  EXPECT_EQ(Parse({"--capture", "/var/tmp/all.xt"}).capture_path, "/var/tmp/all.xt");
+}
+
+TEST(Options, AHugeNumberIsShownShortened) {
+  const std::string huge(300, '9');
+  const std::string message = Rejection({"--pages", huge});
+  EXPECT_EQ(message.find(huge), std::string::npos) << message;
+  EXPECT_LT(message.size(), 200u) << message;
+}
+
 TEST(Options, TheMetricsAddressMustBeAnAddress) {
   Rejection({"--metrics-address", "localhost:9587"});
   EXPECT_EQ(Parse({"--metrics-address", "::1"}).metrics_address, "::1");

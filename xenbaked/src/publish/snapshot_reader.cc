@@ -90,7 +90,9 @@ void SnapshotReader::Unmap() {
 
 tracefmt::Result<SnapshotReader> SnapshotReader::Open(const std::string& path,
                                                       SnapshotReaderOptions options) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO at the path would otherwise block the open until a writer came (forever,
+  // for `xenbake-top --shm` given the wrong path); the type check below then refuses it.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd && errno == ENOENT) {
     return MakeError(ErrorCode::kNotFound,
                      fmt::format("no snapshot at {}: is xenbaked running?", path));
