@@ -53,8 +53,10 @@ CLI::Validator Within(T lo, T hi, bool lo_exclusive = false) {
 
 // Names xenbaked gives the files beside its outputs (PATH.lock, CAPTURE.meta): an output named so
 // could stand for another daemon's lock or sidecar and replace it.
-bool HasReservedSuffix(std::string_view path) {
-  return path.ends_with(".lock") || path.ends_with(".meta");
+std::string ReservedSuffixProblem(const std::string& path) {
+  if (!path.ends_with(".lock") && !path.ends_with(".meta")) return {};
+  return fmt::format("'{}' ends in .lock or .meta, the names of xenbaked's lock and sidecar files",
+                     Shown(path));
 }
 
 // A shared-memory name is one file in /dev/shm: no directory part, nothing that climbs out.
@@ -65,23 +67,12 @@ const CLI::Validator kShmName(
         return fmt::format("'{}' is not a snapshot name: one name of at most 200 characters, no "
                            "'/', in /dev/shm",
                            Shown(name));
-      if (HasReservedSuffix(name))
-        return fmt::format("'{}' ends in .lock or .meta, the names of xenbaked's lock and sidecar "
-                           "files",
-                           Shown(name));
-      return {};
+      return ReservedSuffixProblem(name);
     },
     "NAME");
 
-const CLI::Validator kCapturePath(
-    [](std::string& path) -> std::string {
-      if (HasReservedSuffix(path))
-        return fmt::format("'{}' ends in .lock or .meta, the names of xenbaked's lock and sidecar "
-                           "files",
-                           Shown(path));
-      return {};
-    },
-    "FILE");
+const CLI::Validator kCapturePath([](std::string& path) { return ReservedSuffixProblem(path); },
+                                  "FILE");
 
 // Where each key of the configuration file was set, for messages.
 struct ConfigLines {
