@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "tracefmt/events.h"
 #include "xenbaked/config_file.h"
@@ -342,6 +343,8 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
     BadOption(WithConfigLine(e.what(), config_lines, argc, argv) +
               "\nRun with --help for more information.");
   }
+  if (simulate && o.backend != "auto" && o.backend != "simulate")
+    BadOption(fmt::format("--simulate contradicts --backend {}", o.backend));
   if (simulate) o.backend = "simulate";
   if (metrics_port >= 0) o.metrics_port = static_cast<uint16_t>(metrics_port);
   o.initial_contents = initial == "account" ? InitialContents::kAccount : InitialContents::kDiscard;
@@ -358,6 +361,8 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
   }
   if (o.windows_s.empty() || o.windows_s.size() > limits::kMaxWindowLengths)
     BadOption(fmt::format("--windows: give 1 to {} window lengths", limits::kMaxWindowLengths));
+  if (std::set<uint64_t>(o.windows_s.begin(), o.windows_s.end()).size() != o.windows_s.size())
+    BadOption("--windows: each window length once (the API tells windows apart by length)");
   if (o.socket_path.size() > limits::kMaxSocketPathBytes)
     BadOption(
         fmt::format("--socket: the path is {} bytes long; a Unix socket's can have at most {}",

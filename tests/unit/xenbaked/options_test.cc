@@ -137,6 +137,13 @@ TEST(Options, AHugeNumberIsShownShortened) {
   EXPECT_LT(message.size(), 200u) << message;
 }
 
+TEST(Options, RepeatedWindowLengthsAndAContradictoryBackendAreRefused) {
+  // "1,,1,10" gave the API two 1 s window series it could not tell apart.
+  EXPECT_NE(Rejection({"--windows", "1,1,10"}).find("each window length once"), std::string::npos);
+  EXPECT_NE(Rejection({"--simulate", "--backend", "xen"}).find("contradicts"), std::string::npos);
+  EXPECT_EQ(Parse({"--simulate", "--backend", "simulate"}).backend, "simulate");
+}
+
 TEST(Options, TheMetricsAddressMustBeAnAddress) {
   Rejection({"--metrics-address", "localhost:9587"});
   EXPECT_EQ(Parse({"--metrics-address", "::1"}).metrics_address, "::1");
