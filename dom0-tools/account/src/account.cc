@@ -145,7 +145,8 @@ int AccountMain(int argc, const char* const* argv, std::FILE* out, std::FILE* er
   AccountOptions o;
   app.add_option("FILE", o.path, "Trace file to read (xentrace format)")->required();
   app.add_option("--cpu-khz", o.cpu_khz,
-                 "TSC frequency in kHz (xc_physinfo cpu_khz; default: the FILE.meta sidecar)");
+                 "TSC frequency in kHz (xc_physinfo cpu_khz; default: the FILE.meta sidecar)")
+      ->check(CLI::Range(tracefmt::kMinCpuKhz, tracefmt::kMaxCpuKhz));
   app.add_flag("--json", o.json, "Print one JSON object instead of tables");
   bool no_vcpus = false;
   app.add_flag("--no-vcpus", no_vcpus, "Per-domain totals only, without the per-vCPU ones");

@@ -200,7 +200,8 @@ int DumpMain(int argc, const char* const* argv, std::FILE* out, std::FILE* err) 
   app.add_option("--order", o.order, "Record order: merged (by TSC, default) or file (as stored)")
       ->transform(CLI::CheckedTransformer(orders, CLI::ignore_case));
   app.add_option("--cpu-khz", o.cpu_khz,
-                 "TSC frequency in kHz for nanoseconds (default: FILE.meta sidecar, if any)");
+                 "TSC frequency in kHz for nanoseconds (default: FILE.meta sidecar, if any)")
+      ->check(CLI::Range(tracefmt::kMinCpuKhz, tracefmt::kMaxCpuKhz));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -221,7 +221,8 @@ int TimelineMain(int argc, char** argv) {
   app.add_option("-o,--output", options.output, "JSON file to write; - for standard output")
       ->default_str("-");
   app.add_option("--cpu-khz", options.cpu_khz,
-                 "TSC frequency in kHz (xc_physinfo cpu_khz); default: the TRACE.meta sidecar");
+                 "TSC frequency in kHz (xc_physinfo cpu_khz); default: the TRACE.meta sidecar")
+      ->check(CLI::Range(tracefmt::kMinCpuKhz, tracefmt::kMaxCpuKhz));
   app.add_option("--name", options.names, "name a domain, ID=NAME (repeatable): --name 1=web");
   app.add_flag("--follow", options.follow,
                "TRACE is still being written: keep converting as it grows");

@@ -110,6 +110,17 @@ TEST(AccountToolTest, RefusesToGuessTheCpuFrequency) {
   EXPECT_TRUE(r.out.empty());
 }
 
+TEST(AccountToolTest, AFrequencyOutsideOneKilohertzToAHundredGigahertzIsAUsageError) {
+  // 23 nines saturated to 2^64-1 kHz ("over 0.000000 s"); 0 was silently replaced by the sidecar.
+  SKIP_IF_ABSENT(kGuests);
+  for (const char* khz : {"0", "99999999999999999999999", "100000001"}) {
+    const ToolRun r = RunTool({"--cpu-khz", khz, kGuests});
+    EXPECT_EQ(r.status, dom0tools::kAccountExitUsage) << khz;
+    EXPECT_NE(r.err.find("--cpu-khz"), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << khz;
+  }
+}
+
 TEST(AccountToolTest, MissingFileIsAUsageError) {
   const ToolRun r = RunTool({"--cpu-khz", "1000000", "/nonexistent/trace.bin"});
   EXPECT_EQ(r.status, dom0tools::kAccountExitUsage);

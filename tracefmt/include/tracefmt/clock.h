@@ -43,6 +43,11 @@ Status WriteCaptureMeta(const std::string& capture_path, const CaptureMeta& meta
 // Not found is an Error with kNotFound; a malformed file is kCorrupt with the line's offset.
 Result<CaptureMeta> ReadCaptureMeta(const std::string& capture_path);
 
+// The TSC frequencies a --cpu-khz option takes: 1 kHz to 100 GHz. Anything else is a typo or an
+// attack, and a frequency that overflows would turn every time into nonsense.
+inline constexpr uint64_t kMinCpuKhz = 1;
+inline constexpr uint64_t kMaxCpuKhz = 100'000'000;
+
 // cpu_khz from an explicit option (non-zero wins) or else the sidecar; an Error a person can act
 // on when neither gives one.
 Result<uint64_t> ResolveCpuKhz(uint64_t option_khz, const std::string& capture_path);
