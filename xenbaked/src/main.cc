@@ -64,8 +64,9 @@ int Main(int argc, char** argv) {
     return e.code;
   }
   Logger log(options.log_level, std::getenv("JOURNAL_STREAM") != nullptr);
-  for (const std::string& warning : OptionWarnings(options, ::geteuid() == 0))
-    log.Warn("{}", warning);
+  for (const std::string& warning : OptionWarnings(options)) log.Warn("{}", warning);
+  for (const std::string& notice : OptionNotices(options, ::geteuid() == 0))
+    log.Notice("{}", notice);
   // Before anything at an output path is unlinked or replaced: one daemon per set of paths.
   if (tracefmt::Status st = EnsureOutputDirectories(options); !st) {
     log.Error("{}", st.error().Describe());

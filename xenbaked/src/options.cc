@@ -65,9 +65,10 @@ const CLI::Validator kShmName(
     [](std::string& name) -> std::string {
       if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
           name.size() > 200)
-        return fmt::format("'{}' is not a snapshot name: one name of at most 200 characters, no "
-                           "'/', in /dev/shm",
-                           Shown(name));
+        return fmt::format(
+            "'{}' is not a snapshot name: one name of at most 200 characters, no "
+            "'/', in /dev/shm",
+            Shown(name));
       return ReservedSuffixProblem(name);
     },
     "NAME");
@@ -375,7 +376,7 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
   return o;
 }
 
-std::vector<std::string> OptionWarnings(const DaemonOptions& o, bool running_as_root) {
+std::vector<std::string> OptionWarnings(const DaemonOptions& o) {
   std::vector<std::string> warnings;
   // Time is accounted from runstate changes (SCHED_MIN); without them every domain shows 0.
   if (const std::optional<uint32_t> mask = tracefmt::ParseEventMask(o.event_mask);
@@ -389,12 +390,17 @@ std::vector<std::string> OptionWarnings(const DaemonOptions& o, bool running_as_
         "--metrics-address {}: the metrics endpoint is reachable beyond this host and has no "
         "authentication",
         o.metrics_address));
+  return warnings;
+}
+
+std::vector<std::string> OptionNotices(const DaemonOptions& o, bool running_as_root) {
+  std::vector<std::string> notices;
   if (!o.socket_path.empty() && o.socket_group.empty() && running_as_root)
-    warnings.push_back(fmt::format(
+    notices.push_back(fmt::format(
         "--socket {} without --socket-group: the socket is root's alone (mode 0660, group "
         "root); give --socket-group for other users' tools (xenbake-top)",
         o.socket_path));
-  return warnings;
+  return notices;
 }
 
 tracefmt::Result<std::vector<std::string>> CheckCpuMask(const std::string& cpu_mask,

@@ -111,9 +111,9 @@ TEST(Options, ASocketPathLongerThanAUnixSocketTakesIsRejected) {
 
 TEST(Options, SnapshotNamesAreOneNameInDevShm) {
   // "../../tmp/x" wrote the snapshot outside /dev/shm; "" was taken silently.
-  for (const std::string& name : {std::string("../../tmp/x"), std::string(""), std::string(".."),
-                                  std::string("a/b"), std::string(300, 'n'),
-                                  std::string("other.lock")}) {
+  for (const std::string& name :
+       {std::string("../../tmp/x"), std::string(""), std::string(".."), std::string("a/b"),
+        std::string(300, 'n'), std::string("other.lock")}) {
     const std::string message = Rejection({"--shm-name", name});
     EXPECT_NE(message.find("--shm-name"), std::string::npos) << message;
     EXPECT_LT(message.size(), 300u) << message;
@@ -260,36 +260,35 @@ bool Mentions(const std::vector<std::string>& warnings, const std::string& text)
 }
 
 TEST(OptionWarnings, AMaskWithoutTheSchedulerClassAccountsNothing) {
-  EXPECT_TRUE(
-      Mentions(OptionWarnings(Parse({"--event-mask", "gen"}), false), "NOTHING IS ACCOUNTED"));
-  EXPECT_TRUE(
-      Mentions(OptionWarnings(Parse({"--event-mask", "hvm,pv"}), false), "NOTHING IS ACCOUNTED"));
-  EXPECT_TRUE(OptionWarnings(Parse({"--event-mask", "sched"}), false).empty());
-  EXPECT_TRUE(OptionWarnings(Parse({"--event-mask", "0x0002f000"}), false).empty());
-  EXPECT_TRUE(OptionWarnings(Parse({}), false).empty());
+  EXPECT_TRUE(Mentions(OptionWarnings(Parse({"--event-mask", "gen"})), "NOTHING IS ACCOUNTED"));
+  EXPECT_TRUE(Mentions(OptionWarnings(Parse({"--event-mask", "hvm,pv"})), "NOTHING IS ACCOUNTED"));
+  EXPECT_TRUE(OptionWarnings(Parse({"--event-mask", "sched"})).empty());
+  EXPECT_TRUE(OptionWarnings(Parse({"--event-mask", "0x0002f000"})).empty());
+  EXPECT_TRUE(OptionWarnings(Parse({})).empty());
 }
 
 TEST(OptionWarnings, MetricsBeyondLoopbackAreWarnedAbout) {
-  EXPECT_TRUE(Mentions(
-      OptionWarnings(Parse({"--metrics-port", "9587", "--metrics-address", "0.0.0.0"}), false),
-      "beyond this host"));
   EXPECT_TRUE(
-      Mentions(OptionWarnings(Parse({"--metrics-port", "9587", "--metrics-address", "::"}), false),
+      Mentions(OptionWarnings(Parse({"--metrics-port", "9587", "--metrics-address", "0.0.0.0"})),
                "beyond this host"));
+  EXPECT_TRUE(Mentions(OptionWarnings(Parse({"--metrics-port", "9587", "--metrics-address", "::"})),
+                       "beyond this host"));
   for (const char* local : {"127.0.0.1", "127.0.0.2", "::1"})
-    EXPECT_TRUE(OptionWarnings(Parse({"--metrics-port", "9587", "--metrics-address", local}), false)
-                    .empty())
+    EXPECT_TRUE(
+        OptionWarnings(Parse({"--metrics-port", "9587", "--metrics-address", local})).empty())
         << local;
   // No port: no endpoint, nothing to warn about.
-  EXPECT_TRUE(OptionWarnings(Parse({"--metrics-address", "0.0.0.0"}), false).empty());
+  EXPECT_TRUE(OptionWarnings(Parse({"--metrics-address", "0.0.0.0"})).empty());
 }
 
-TEST(OptionWarnings, ASocketWithoutGroupIsRootsAloneWhenRunAsRoot) {
+// A notice, not a warning: it is the packaged configuration's safe default.
+TEST(OptionNotices, ASocketWithoutGroupIsRootsAloneWhenRunAsRoot) {
   const DaemonOptions o = Parse({"--socket", "/run/x/api.sock"});
-  EXPECT_TRUE(Mentions(OptionWarnings(o, /*running_as_root=*/true), "--socket-group"));
-  EXPECT_TRUE(OptionWarnings(o, /*running_as_root=*/false).empty());
-  EXPECT_TRUE(OptionWarnings(Parse({"--socket", "/run/x/api.sock", "--socket-group", "adm"}),
-                             /*running_as_root=*/true)
+  EXPECT_TRUE(Mentions(OptionNotices(o, /*running_as_root=*/true), "--socket-group"));
+  EXPECT_TRUE(OptionWarnings(o).empty());
+  EXPECT_TRUE(OptionNotices(o, /*running_as_root=*/false).empty());
+  EXPECT_TRUE(OptionNotices(Parse({"--socket", "/run/x/api.sock", "--socket-group", "adm"}),
+                            /*running_as_root=*/true)
                   .empty());
 }
 

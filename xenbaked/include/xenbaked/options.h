@@ -4,7 +4,7 @@
 // once the hypervisor answers). ParseOptions itself is declared in daemon.h.
 //
 //   DaemonOptions o = ParseOptions(argc, argv);            // bad values: OptionsExit{2}
-//   for (const std::string& w : OptionWarnings(o, ::geteuid() == 0)) log.Warn("{}", w);
+//   for (const std::string& w : OptionWarnings(o)) log.Warn("{}", w);
 //   auto cpu_warnings = CheckCpuMask(o.cpu_mask, physinfo);  // error: no CPU of the mask exists
 #pragma once
 
@@ -36,9 +36,13 @@ inline constexpr size_t kMaxSocketPathBytes = 107;
 namespace xenbaked {
 
 // Valid options that probably do not do what was meant: the daemon logs each as a warning at
-// start. `running_as_root`: whether the daemon runs as root (a socket without --socket-group is
-// then root's alone).
-std::vector<std::string> OptionWarnings(const DaemonOptions& options, bool running_as_root);
+// start.
+std::vector<std::string> OptionWarnings(const DaemonOptions& options);
+
+// Valid, safe choices whose consequence a person may not expect: logged as notices at start.
+// `running_as_root`: whether the daemon runs as root (a socket without --socket-group is then
+// root's alone — the packaged configuration's default, safe, so not a warning).
+std::vector<std::string> OptionNotices(const DaemonOptions& options, bool running_as_root);
 
 // --cpu-mask against the host: an error when no CPU of the mask exists (nothing would be traced),
 // warnings naming the CPUs of the mask the host does not have.
