@@ -87,18 +87,27 @@ std::string FormatTable(const Report& r) {
           ? fmt::format("  LOG INCOMPLETE: {} records dropped by the daemon", r.log_dropped_records)
           : "");
   out +=
-      fmt::format("{:>5} {:<{}} {:>7} {:>7} {:>7} {:>11} {:>11} {:>11} {:>10} {:>9} {:>9} {:>8}\n",
-                  "ID", "NAME", kNameColumns, "CPU%", "WAIT%", "BLK%", "RUNNING s", "WAITING s",
-                  "BLOCKED s", "DISPATCHES", "WAKES", "IO", "LOST");
+      fmt::format("{:>5} {:<{}} {:>7} {:>7} {:>7} {:>7} {:>11} {:>11} {:>11} {:>11} {:>10} {:>9} "
+                  "{:>9} {:>8}\n",
+                  "ID", "NAME", kNameColumns, "CPU%", "WAIT%", "BLK%", "UNK%", "RUNNING s",
+                  "WAITING s", "BLOCKED s", "UNKNOWN s", "DISPATCHES", "WAKES", "IO", "LOST");
+  bool any_unknown = false;
   for (const DomainTotalsRow& d : r.domains) {
+    any_unknown = any_unknown || d.totals.unknown_ns != 0;
     out += fmt::format(
-        "{:>5} {} {:>7.2f} {:>7.2f} {:>7.2f} {:>11.3f} {:>11.3f} {:>11.3f} {:>10} {:>9} {:>9} "
-        "{:>8}{}\n",
+        "{:>5} {} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>11.3f} {:>11.3f} {:>11.3f} {:>11.3f} "
+        "{:>10} {:>9} {:>9} {:>8}{}{}\n",
         d.domid, Padded(d.name), Percent(d.totals.running_ns, r.period_ns),
         Percent(d.totals.runnable_ns, r.period_ns), Percent(d.totals.blocked_ns, r.period_ns),
-        Seconds(d.totals.running_ns), Seconds(d.totals.runnable_ns), Seconds(d.totals.blocked_ns),
+        Percent(d.totals.unknown_ns, r.period_ns), Seconds(d.totals.running_ns),
+        Seconds(d.totals.runnable_ns), Seconds(d.totals.blocked_ns), Seconds(d.totals.unknown_ns),
         d.totals.dispatches, d.totals.wakes, d.totals.io_records, d.totals.lost_records,
-        d.destroyed ? "  (destroyed)" : "");
+        d.totals.unknown_ns ? "  (unknown time)" : "", d.destroyed ? "  (destroyed)" : "");
+  }
+  if (any_unknown) {
+    out +=
+        "unknown time: the trace cannot vouch for it (lost records, before a vCPU's first record); "
+        "each state's true time lies between its figure and its figure plus UNKNOWN\n";
   }
   for (const LogProblem& p : r.problems) out += ProblemLine(p) + "\n";
   return out;
@@ -108,11 +117,11 @@ std::string FormatCsv(const Report& r) {
   std::string out =
       "domid,instance,name,destroyed,intervals,period_s,running_s,runnable_s,blocked_s,"
       "offline_s,cpu_pct,wait_pct,blocked_pct,dispatches,run_slices,mean_slice_s,wakes,blocks,"
-      "hypercalls,io_records,lost_records\n";
+      "hypercalls,io_records,lost_records,unknown_s,unknown_pct\n";
   for (const DomainTotalsRow& d : r.domains) {
     out += fmt::format(
         "{},{},{},{},{},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.4f},{:.4f},{:.4f},{},{},{:.9f},{},{},"
-        "{},{},{}\n",
+        "{},{},{},{:.9f},{:.4f}\n",
         d.domid, d.instance, CsvField(d.name), d.destroyed ? 1 : 0, d.intervals,
         Seconds(r.period_ns), Seconds(d.totals.running_ns), Seconds(d.totals.runnable_ns),
         Seconds(d.totals.blocked_ns), Seconds(d.totals.offline_ns),
@@ -122,7 +131,8 @@ std::string FormatCsv(const Report& r) {
             ? Seconds(d.totals.slice_sum_ns) / static_cast<double>(d.totals.run_slices)
             : 0.0,
         d.totals.wakes, d.totals.blocks, d.totals.hypercalls, d.totals.io_records,
-        d.totals.lost_records);
+        d.totals.lost_records, Seconds(d.totals.unknown_ns),
+        Percent(d.totals.unknown_ns, r.period_ns));
   }
   return out;
 }
@@ -142,6 +152,7 @@ nlohmann::json FinalJson(const std::optional<tracefmt::AcctDomainRecord>& f) {
           {"runnable_ns", f->runnable_ns},
           {"blocked_ns", f->blocked_ns},
           {"offline_ns", f->offline_ns},
+          {"unknown_ns", f->unknown_ns},
           {"dispatches", f->dispatches},
           {"run_slices", f->run_slices},
           {"slice_min_ns", f->slice_min_ns},
@@ -168,9 +179,11 @@ nlohmann::json ReportJson(const Report& r) {
                        {"runnable_ns", d.totals.runnable_ns},
                        {"blocked_ns", d.totals.blocked_ns},
                        {"offline_ns", d.totals.offline_ns},
+                       {"unknown_ns", d.totals.unknown_ns},
                        {"cpu_pct", Percent(d.totals.running_ns, r.period_ns)},
                        {"wait_pct", Percent(d.totals.runnable_ns, r.period_ns)},
                        {"blocked_pct", Percent(d.totals.blocked_ns, r.period_ns)},
+                       {"unknown_pct", Percent(d.totals.unknown_ns, r.period_ns)},
                        {"dispatches", d.totals.dispatches},
                        {"run_slices", d.totals.run_slices},
                        {"slice_sum_ns", d.totals.slice_sum_ns},

@@ -29,6 +29,10 @@ WHAT IT COUNTS
   domain id is a new row). Percentages are of one physical CPU over the time the windows
   cover (gaps while no daemon ran are left out): CPU% running, WAIT% runnable but not
   running, BLK% blocked. "(destroyed)" marks a domain that ended in the period.
+  UNK% and UNKNOWN s are time the trace cannot vouch for (lost records, before a vCPU's
+  first record): each state's true time lies between its figure and its figure plus
+  UNKNOWN; "(unknown time)" marks a domain that has some. Logs of daemons before format
+  1.2 do not carry it and show 0.
   Domain names are shown sanitised, beside their ids.
 
 RUNS AND LOSS

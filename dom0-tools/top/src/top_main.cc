@@ -31,6 +31,8 @@ constexpr const char* kFooter = R"HELP(
 COLUMNS
   ID NAME     domain id and its name (sanitised: control and bidi characters shown as ?)
   VCPU        vCPUs
+  ?           part of the newest 1 s window is time the trace cannot vouch for (lost
+              records, a vCPU not yet seen): CPU%, WAIT and BLK% are lower bounds
   CPU%        time running, % of one physical CPU (2 vCPUs busy = 200%), 1 s / 10 s
   WAIT        time runnable but not running: waiting for a physical CPU (steal time)
   BLK%        time blocked (asleep)

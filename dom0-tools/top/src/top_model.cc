@@ -30,10 +30,12 @@ uint64_t WindowNs(const shm::Snapshot& s, size_t w) {
   return 0;
 }
 
-DomainFigures FiguresOf(const xenbaked::publish::DomainCounters& c, uint64_t window_ns) {
+DomainFigures FiguresOf(const xenbaked::publish::DomainCounters& c, uint64_t unknown_ns,
+                        uint64_t window_ns) {
   return {.cpu_pct = Pct(c.running_ns, window_ns),
           .wait_pct = Pct(c.runnable_ns, window_ns),
           .blocked_pct = Pct(c.blocked_ns, window_ns),
+          .unknown_pct = Pct(unknown_ns, window_ns),
           .dispatches_per_s = PerSecond(c.dispatches, window_ns),
           .mean_slice_us = c.run_slices == 0 ? 0.0
                                              : static_cast<double>(c.slice_sum_ns) /
@@ -139,7 +141,9 @@ TopModel BuildTopModel(const shm::Snapshot& s, Liveness liveness, uint64_t now_m
                   .windows = {}};
     for (size_t w = 0; w < kWindows; ++w) {
       const uint64_t window_ns = WindowNs(s, w);
-      if (d.in_window[w] && window_ns != 0) row.windows[w] = FiguresOf(d.windows[w], window_ns);
+      if (d.in_window[w] && window_ns != 0) {
+        row.windows[w] = FiguresOf(d.windows[w], d.window_unknown_ns[w], window_ns);
+      }
     }
     model.domains.push_back(std::move(row));
   }
@@ -211,7 +215,7 @@ void SortDomains(std::vector<DomainRow>& rows, SortKey key, bool descending, siz
 }
 
 std::string FormatDomainHeader() {
-  return fmt::format("{:>5} {:<{}} {:>4} {:>11} {:>11} {:>11} {:>8} {:>8} {:>7} {:>6}", "ID",
+  return fmt::format("{:>5} {:<{}} {:>4} ? {:>11} {:>11} {:>11} {:>8} {:>8} {:>7} {:>6}", "ID",
                      "NAME", kNameColumns, "VCPU", "CPU% 1s/10s", "WAIT 1s/10s", "BLK% 1s/10s",
                      "DISP/s", "SLICE", "IO/s", "LOST");
 }
@@ -224,8 +228,8 @@ std::string FormatDomainRow(const DomainRow& row) {
                                 ? FormatDuration(static_cast<uint64_t>(one->mean_slice_us * 1000.0))
                                 : std::string("-");
   return fmt::format(
-      "{:>5} {} {:>4} {} {} {} {} {} {} {:>8} {:>8} {:>7} {:>6}", row.domid, padded, row.vcpus,
-      Pct1(one, &DomainFigures::cpu_pct), Pct1(row.windows[1], &DomainFigures::cpu_pct),
+      "{:>5} {} {:>4} {} {} {} {} {} {} {} {:>8} {:>8} {:>7} {:>6}", row.domid, padded, row.vcpus,
+      row.has_unknown() ? '?' : ' ', Pct1(one, &DomainFigures::cpu_pct), Pct1(row.windows[1], &DomainFigures::cpu_pct),
       Pct1(one, &DomainFigures::wait_pct), Pct1(row.windows[1], &DomainFigures::wait_pct),
       Pct1(one, &DomainFigures::blocked_pct), Pct1(row.windows[1], &DomainFigures::blocked_pct),
       one ? fmt::format("{:.0f}", one->dispatches_per_s) : "-", slice,
@@ -277,6 +281,7 @@ nlohmann::json ModelJson(const TopModel& model) {
       windows[key] = f ? nlohmann::json{{"cpu_pct", f->cpu_pct},
                                         {"wait_pct", f->wait_pct},
                                         {"blocked_pct", f->blocked_pct},
+                                        {"unknown_pct", f->unknown_pct},
                                         {"dispatches_per_s", f->dispatches_per_s},
                                         {"mean_slice_us", f->mean_slice_us},
                                         {"io_per_s", f->io_per_s},

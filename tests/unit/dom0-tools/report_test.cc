@@ -187,6 +187,62 @@ TEST(FormatTable, NamesDomainsByIdAndName) {
   EXPECT_NE(table.find("(destroyed)"), std::string::npos);
 }
 
+// Ten windows: domain 1 fully vouched for, domain 3 with a quarter of each window unknown (a
+// loss gap), as a 1.2 daemon logs it; domain 3 ends alive at shutdown with its unknown total.
+std::vector<std::byte> LogWithUnknownTime() {
+  std::vector<std::byte> log = tracefmt::EncodeAcctHeader({.host = "host-u"});
+  for (uint64_t s = 0; s < 10; ++s) {
+    tracefmt::AppendAcctRecord(Interval(1, "known", s, kSecond, 0, 0), log);
+    tracefmt::AcctDomainRecord partly = Interval(3, "partly", s, kSecond / 2, 0, kSecond / 4);
+    partly.unknown_ns = kSecond / 4;
+    tracefmt::AppendAcctRecord(partly, log);
+  }
+  tracefmt::AcctDomainRecord final_record = Interval(3, "partly", 9, 5 * kSecond, 0, 0);
+  final_record.final_reason = tracefmt::AcctFinalReason::kShutdown;
+  final_record.unknown_ns = 2'500'000'001;
+  tracefmt::AppendAcctRecord(final_record, log);
+  return log;
+}
+
+TEST(ReportUnknownTime, TheTableHasUnknownColumnsAndMarksTheDomain) {
+  const std::string table = FormatTable(Build(LogWithUnknownTime()));
+  EXPECT_NE(table.find(" UNK% "), std::string::npos) << table;
+  EXPECT_NE(table.find(" UNKNOWN s "), std::string::npos) << table;
+  std::istringstream lines(table);
+  std::string line, known, partly;
+  while (std::getline(lines, line)) {
+    if (line.find(" known ") != std::string::npos) known = line;
+    if (line.find(" partly ") != std::string::npos) partly = line;
+  }
+  // CPU% WAIT% BLK% UNK% then the seconds: 2.5 s of 10 s unknown is 25% and 2.500 s.
+  EXPECT_NE(partly.find("  50.00    0.00   25.00   25.00       5.000       0.000       2.500"
+                        "       2.500 "),
+            std::string::npos)
+      << table;
+  EXPECT_NE(partly.find("(unknown time)"), std::string::npos) << partly;
+  EXPECT_EQ(known.find("(unknown time)"), std::string::npos) << known;
+  EXPECT_NE(table.find("unknown time: the trace cannot vouch for it"), std::string::npos);
+  // A report without unknown time neither marks a domain nor explains the mark.
+  EXPECT_EQ(FormatTable(Build(SampleLog())).find("unknown time"), std::string::npos);
+}
+
+TEST(ReportUnknownTime, CsvAndJsonCarryUnknownSecondsAndPercent) {
+  const Report r = Build(LogWithUnknownTime());
+  std::istringstream lines(FormatCsv(r));
+  std::string header, known, partly;
+  std::getline(lines, header);
+  std::getline(lines, known);
+  std::getline(lines, partly);
+  EXPECT_TRUE(header.ends_with(",lost_records,unknown_s,unknown_pct")) << header;
+  EXPECT_TRUE(partly.ends_with(",2.500000000,25.0000")) << partly;
+  EXPECT_TRUE(known.ends_with(",0.000000000,0.0000")) << known;
+  const nlohmann::json j = ReportJson(r);
+  EXPECT_EQ(j["domains"][0]["unknown_ns"], 0);
+  EXPECT_EQ(j["domains"][1]["unknown_ns"], 10 * (kSecond / 4));
+  EXPECT_DOUBLE_EQ(j["domains"][1]["unknown_pct"].get<double>(), 25.0);
+  EXPECT_EQ(j["domains"][1]["final"]["unknown_ns"], 2'500'000'001u);
+}
+
 TEST(RenderSvgPlot, DrawsThreePanelsWithALineEachPerDomain) {
   const std::string svg = RenderSvgPlot(Build(SampleLog()));
   EXPECT_EQ(svg.rfind("<?xml", 0), 0u);

@@ -154,6 +154,28 @@ TEST(FormatDomainRow, ShowsTheIdAndASanitisedName) {
   EXPECT_EQ(DisplayWidth(row), DisplayWidth(FormatDomainHeader()));
 }
 
+TEST(FormatDomainRow, FlagsADomainWithUnknownTimeInTheNewestWindow) {
+  shm::Snapshot s = Sample();
+  s.domains[2].window_unknown_ns = {kSecond / 4, 0};  // a loss gap in the 1 s window
+  s.domains[0].window_unknown_ns = {0, kSecond};      // only in the 10 s window: not current
+  const TopModel m = BuildTopModel(s, Liveness::kLive, 0);
+  ASSERT_TRUE(m.domains[2].windows[0]);
+  EXPECT_DOUBLE_EQ(m.domains[2].windows[0]->unknown_pct, 25.0);
+  EXPECT_DOUBLE_EQ(m.domains[0].windows[1]->unknown_pct, 10.0);
+  const std::string header = FormatDomainHeader();
+  const size_t vcpu = header.find("VCPU ? ");
+  ASSERT_NE(vcpu, std::string::npos) << header;
+  const size_t flag = vcpu + 5;  // the flag column, under the header's "?"
+  const std::string flagged = FormatDomainRow(m.domains[2]);
+  EXPECT_EQ(flagged.substr(flag - 1, 3), " ? ") << flagged;
+  EXPECT_EQ(FormatDomainRow(m.domains[0]).substr(flag - 1, 3), "   ");
+  EXPECT_EQ(FormatDomainRow(m.domains[1]).substr(flag - 1, 3), "   ");
+  EXPECT_EQ(DisplayWidth(flagged), DisplayWidth(header));
+  const nlohmann::json j = ModelJson(m);
+  EXPECT_DOUBLE_EQ(j["domains"][2]["windows"]["1s"]["unknown_pct"].get<double>(), 25.0);
+  EXPECT_DOUBLE_EQ(j["domains"][1]["windows"]["1s"]["unknown_pct"].get<double>(), 0.0);
+}
+
 TEST(FormatTable, HasAWarningHealthDomainsAndCpus) {
   const std::string text = FormatTable(BuildTopModel(Sample(), Liveness::kStale, 200 * kSecond));
   EXPECT_EQ(text.rfind("WARNING: xenbaked has not published", 0), 0u) << text;

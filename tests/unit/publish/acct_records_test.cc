@@ -31,6 +31,7 @@ TEST(AcctRecords, AWindowBecomesOneRecordPerDomainAndCpuAndOneForTheHost) {
   EXPECT_EQ(d1.window_end_ns, 2'000'000'000u);
   EXPECT_EQ(d1.realtime_end_ns, 99u);
   EXPECT_EQ(d1.running_ns, 1'000'000u);
+  EXPECT_EQ(d1.unknown_ns, 125'000u);  // the window's unknown time, not the total
   EXPECT_EQ(d1.dispatches, 1u);
   const auto& cpu = std::get<AcctCpuRecord>(records[4]);
   EXPECT_EQ(cpu.cpu, 1u);
@@ -51,6 +52,7 @@ TEST(AcctRecords, FinalRecordsCarryTotalsSinceFirstSeen) {
       FinalRecord(host.totals.domains[2], AcctFinalReason::kDestroyed, 7, host.names);
   EXPECT_TRUE(gone.is_final());
   EXPECT_EQ(gone.running_ns, 8'000'000u);
+  EXPECT_EQ(gone.unknown_ns, 500'000u);
   EXPECT_EQ(gone.slice_max_ns, 30'000'000u);
   auto at_exit = ShutdownRecords(host.totals, 8, host.names);
   ASSERT_EQ(at_exit.size(), 2u);  // the destroyed domain already had its final record

@@ -22,6 +22,7 @@ AcctDomainRecord SampleDomain(uint32_t domid) {
   d.running_ns = 600'000'000;
   d.runnable_ns = 300'000'000;
   d.blocked_ns = 100'000'000;
+  d.unknown_ns = 25'000'000;
   d.dispatches = 1234;
   d.slice_min_ns = 10;
   d.slice_max_ns = 30'000'000;
@@ -193,6 +194,40 @@ TEST(AcctLogFormat, AVersionOneZeroHostRecordReadsWithTheDaemonsLossUnset) {
   ASSERT_EQ(read->records.size(), 1u);
   host.run_lost_records = host.run_lost_records_at_start = 0;
   EXPECT_EQ(std::get<AcctHostRecord>(read->records[0]), host);
+}
+
+TEST(AcctLogFormat, UnknownTimeIsTheDomainRecordsTwentiethCounter) {
+  // Pinned by hand from the documented layout: u16 count, u16 name length, u32 domid, u32 vCPUs,
+  // u32 final reason, u64 instance, the name, then the counters; unknown_ns is appended in 1.2.
+  AcctDomainRecord d = SampleDomain(1);
+  d.unknown_ns = 0x0102'0304'0506'0708;
+  const std::vector<std::byte> payload = PayloadOf(d);
+  ASSERT_EQ(uint16_t(payload[0]) | uint16_t(payload[1]) << 8, 20);
+  const size_t counters_at = 2 + 2 + 4 + 4 + 4 + 8 + d.name.size();
+  ASSERT_EQ(payload.size(), counters_at + 20 * 8);
+  uint64_t last = 0;
+  std::memcpy(&last, payload.data() + counters_at + 19 * 8, 8);
+  EXPECT_EQ(last, 0x0102'0304'0506'0708u);
+}
+
+TEST(AcctLogFormat, AVersionOneOneDomainRecordReadsWithUnknownTimeZero) {
+  // A 1.1 writer wrote nineteen domain counters: the unknown time it did not have reads zero.
+  for (AcctFinalReason reason : {AcctFinalReason::kNotFinal, AcctFinalReason::kDestroyed}) {
+    AcctDomainRecord d = SampleDomain(3);
+    d.final_reason = reason;
+    d.unknown_ns = 77;  // not in a 1.1 record: cut off below
+    std::vector<std::byte> payload = PayloadOf(d);
+    payload[0] = std::byte{19};
+    payload.resize(payload.size() - 8);
+    const AcctTag tag =
+        reason == AcctFinalReason::kNotFinal ? AcctTag::kDomainInterval : AcctTag::kDomainFinal;
+    Result<AcctLogContents> read = ReadAcctLog(
+        BuildLog({AcctUnknownRecord{.tag = uint16_t(tag), .payload = payload}}).bytes);
+    ASSERT_TRUE(read);
+    ASSERT_EQ(read->records.size(), 1u);
+    d.unknown_ns = 0;
+    EXPECT_EQ(std::get<AcctDomainRecord>(read->records[0]), d);
+  }
 }
 
 TEST(AcctLogFormat, ARunRecordOfAnUnknownPhaseIsCorrupt) {

@@ -63,6 +63,7 @@ inline DomainTotals DomainAt(uint32_t domid, uint64_t k) {
   d.running_ns = domid * k * 1'000'000;
   d.runnable_ns = k * 500'000;
   d.blocked_ns = k * 250'000;
+  d.unknown_ns = k * 125'000;
   d.dispatches = domid * k;
   d.run_slices = k;
   d.slice_sum_ns = d.running_ns;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "fake_host.h"
@@ -26,7 +27,8 @@ SnapshotWriterConfig Config(const std::string& path, uint32_t domains = 16) {
 
 TEST(Snapshot, BlockSizesAreTheDocumentedOnes) {
   // xenbaked/docs/shm-layout.md states these; a change here is a layout change to document.
-  EXPECT_EQ(shm::DomainRecordBytes(), 456u);
+  EXPECT_EQ(shm::DomainRecordBytes(), 480u);
+  EXPECT_EQ(shm::DomainRecordBytesV1_0(), 456u);
   EXPECT_EQ(shm::CpuRecordBytes(), 216u);
   EXPECT_EQ(shm::HealthBytes(), 536u);
 }
@@ -71,6 +73,9 @@ TEST(Snapshot, ReadsBackWhatWasPublishedWithWindowsHealthAndPermissions) {
   EXPECT_FALSE(d1.in_window[1]);
   EXPECT_EQ(d1.windows[0].running_ns, 1'000'000u);  // 2 ms − 1 ms
   EXPECT_EQ(d1.slice_max_ns, 30'000'000u);
+  EXPECT_EQ(d1.unknown_ns, 250'000u);
+  EXPECT_EQ(d1.window_unknown_ns[0], 125'000u);  // the window's, not the total
+  EXPECT_EQ(d1.window_unknown_ns[1], 0u);        // no 10 s window closed yet
   EXPECT_EQ(snap->domains[0].name, "Domain-0");
   EXPECT_EQ(snap->domains[2].name, "evil?gnp.exe?[2J");
 
@@ -209,6 +214,88 @@ TEST(Snapshot, AReaderFollowsARestartedDaemonToItsNewRegion) {
   EXPECT_EQ(snap->totals_at_ns, 5'000'000'000u);
 }
 
+// A region image as the writer makes it, for layout checks at the byte level.
+struct RegionImage {
+  shm::Geometry geometry;
+  std::vector<std::byte> bytes;
+};
+
+RegionImage Encode(const FakeHost& host) {
+  RegionImage r;
+  r.geometry = shm::MakeGeometry(4, 2);
+  r.bytes.resize(r.geometry.region_bytes);
+  shm::EncodeStaticHeader(r.geometry, r.bytes);
+  shm::EncodeDynamic(host.View(1), shm::RegionState::kRunning, 1, r.geometry, r.bytes);
+  return r;
+}
+
+uint64_t U64At(const std::vector<std::byte>& bytes, size_t offset) {
+  uint64_t v = 0;
+  std::memcpy(&v, bytes.data() + offset, sizeof v);
+  return v;
+}
+
+TEST(SnapshotLayout, UnknownTimeIsAppendedWhereA1_0ReaderNeverLooks) {
+  FakeHost host;
+  host.Advance(1);
+  host.Advance(2);
+  const RegionImage image = Encode(host);
+  uint16_t minor = 0;
+  std::memcpy(&minor, image.bytes.data() + shm::kOffMinor, 2);
+  EXPECT_EQ(minor, 1u);
+  // The offsets of shm-layout.md, by hand: a 1.0 reader walking records at the header's stride
+  // finds every 1.0 field where it always was.
+  const size_t d1 = image.geometry.domains_offset + image.geometry.domain_bytes;
+  EXPECT_EQ(image.geometry.domain_bytes, 480u);
+  EXPECT_EQ(U64At(image.bytes, d1) & 0xffff'ffff, 1u);   // domid
+  EXPECT_EQ(U64At(image.bytes, d1 + 120), 2'000'000u);   // totals running_ns
+  EXPECT_EQ(U64At(image.bytes, d1 + 232), 1'000'000u);   // slot 0 running_ns
+  EXPECT_EQ(U64At(image.bytes, d1 + 344 + 13 * 8), 0u);  // slot 1 lost_records (no window yet)
+  EXPECT_EQ(U64At(image.bytes, d1 + 456), 250'000u);     // 1.1: unknown since first seen
+  EXPECT_EQ(U64At(image.bytes, d1 + 464), 125'000u);     // 1.1: in slot 0
+  EXPECT_EQ(U64At(image.bytes, d1 + 472), 0u);           // 1.1: in slot 1
+}
+
+TEST(SnapshotLayout, A1_0RegionReadsWithUnknownTimeZero) {
+  FakeHost host;
+  host.Advance(1);
+  host.Advance(2);
+  const RegionImage now = Encode(host);
+  // The same publication in the 1.0 layout: domain records 24 bytes shorter.
+  shm::Geometry old = now.geometry;
+  old.domain_bytes = 456;
+  old.cpus_offset = old.domains_offset + old.domain_bytes * old.domain_capacity;
+  old.region_bytes = uint64_t{old.cpus_offset} + uint64_t{old.cpu_bytes} * old.cpu_capacity;
+  std::vector<std::byte> bytes(old.region_bytes);
+  std::memcpy(bytes.data(), now.bytes.data(), now.geometry.domains_offset);
+  for (size_t i = 0; i < old.domain_capacity; ++i) {
+    std::memcpy(bytes.data() + old.domains_offset + i * old.domain_bytes,
+                now.bytes.data() + now.geometry.domains_offset + i * now.geometry.domain_bytes,
+                old.domain_bytes);
+  }
+  std::memcpy(bytes.data() + old.cpus_offset, now.bytes.data() + now.geometry.cpus_offset,
+              size_t{old.cpu_bytes} * old.cpu_capacity);
+  shm::EncodeStaticHeader(old, bytes);
+  const uint16_t minor_1_0 = 0;
+  std::memcpy(bytes.data() + shm::kOffMinor, &minor_1_0, 2);
+
+  auto geometry = shm::ParseStaticHeader(bytes);
+  ASSERT_TRUE(geometry) << geometry.error().Describe();
+  auto snap = shm::DecodeRegion(bytes, *geometry);
+  ASSERT_TRUE(snap) << snap.error().Describe();
+  auto expected = shm::DecodeRegion(now.bytes, now.geometry);
+  ASSERT_TRUE(expected);
+  ASSERT_EQ(snap->domains.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    shm::DomainEntry without_unknown = expected->domains[i];
+    without_unknown.unknown_ns = 0;
+    without_unknown.window_unknown_ns = {};
+    EXPECT_EQ(snap->domains[i], without_unknown) << i;
+  }
+  EXPECT_EQ(snap->cpus, expected->cpus);
+  EXPECT_EQ(snap->minor, 0u);
+}
+
 // Rewrites bytes of a region file as a damaged or foreign writer would have left it.
 void Patch(const std::string& path, size_t offset, const void* bytes, size_t n) {
   const int fd = ::open(path.c_str(), O_WRONLY);
@@ -272,11 +359,11 @@ TEST_F(SnapshotErrors, AnotherMajorVersionIsRejected) {
   Patch(path_, shm::kOffMajor, &major, sizeof major);
   tracefmt::Error e = OpenError();
   EXPECT_EQ(e.code, ErrorCode::kUnsupported);
-  EXPECT_NE(e.Describe().find("version 2.0"), std::string::npos);
+  EXPECT_NE(e.Describe().find("version 2.1"), std::string::npos);
 }
 
 TEST_F(SnapshotErrors, RecordsSmallerThanThisReaderKnowsAreRejected) {
-  const uint32_t domain_bytes = uint32_t(shm::DomainRecordBytes() - 8);
+  const uint32_t domain_bytes = uint32_t(shm::DomainRecordBytesV1_0() - 8);
   Patch(path_, shm::kOffDomainBytes, &domain_bytes, sizeof domain_bytes);
   EXPECT_EQ(OpenError().code, ErrorCode::kUnsupported);
 }

@@ -53,7 +53,8 @@ namespace tracefmt {
 
 inline constexpr std::array<char, 8> kAcctLogMagic = {'X', 'B', 'A', 'K', 'A', 'C', 'C', 'T'};
 inline constexpr uint16_t kAcctLogMajor = 1;
-inline constexpr uint16_t kAcctLogMinor = 1;  // 1.1: run records, the daemon's loss in host records
+// 1.1: run records, the daemon's loss in host records; 1.2: unknown_ns in domain records
+inline constexpr uint16_t kAcctLogMinor = 2;
 inline constexpr uint32_t kAcctFrameHeaderBytes = 12;
 inline constexpr uint32_t kAcctFrameTrailerBytes = 4;
 // A record larger than this is damage, not data (the largest real one is a few hundred bytes).
@@ -112,6 +113,9 @@ struct AcctDomainRecord {
   uint64_t hypercalls = 0;
   uint64_t io_records = 0;
   uint64_t lost_records = 0;
+  // Since 1.2: time the trace cannot vouch for, summed over the vCPUs (each state's true time lies
+  // within [its figure, its figure + unknown_ns]). Records of older logs read 0 here.
+  uint64_t unknown_ns = 0;
 
   bool is_final() const { return final_reason != AcctFinalReason::kNotFinal; }
   static constexpr std::array kCounters = {
@@ -124,7 +128,7 @@ struct AcctDomainRecord {
       &AcctDomainRecord::allocated_ns,    &AcctDomainRecord::allocations,
       &AcctDomainRecord::wakes,           &AcctDomainRecord::blocks,
       &AcctDomainRecord::hypercalls,      &AcctDomainRecord::io_records,
-      &AcctDomainRecord::lost_records,
+      &AcctDomainRecord::lost_records,    &AcctDomainRecord::unknown_ns,
   };
   bool operator==(const AcctDomainRecord&) const = default;
 };

@@ -29,6 +29,7 @@ AcctDomainRecord DomainRecord(const DomainTotals& d, const DomainNames& names) {
   r.runnable_ns = d.runnable_ns;
   r.blocked_ns = d.blocked_ns;
   r.offline_ns = d.offline_ns;
+  r.unknown_ns = d.unknown_ns;
   r.dispatches = d.dispatches;
   r.run_slices = d.run_slices;
   r.slice_min_ns = d.slice_min_ns;

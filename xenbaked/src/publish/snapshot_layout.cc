@@ -117,6 +117,9 @@ void Fields(Io& io, DomainEntry& d) {
   io.U64(d.slice_max_ns);
   Fields(io, d.totals);
   for (DomainCounters& w : d.windows) Fields(io, w);
+  // Appended in 1.1: a 1.0 reader reads records at the header's stride and never sees these.
+  io.U64(d.unknown_ns);
+  for (uint64_t& w : d.window_unknown_ns) io.U64(w);
 }
 
 template <typename Io>
@@ -213,10 +216,12 @@ DomainEntry EntryOf(const DomainTotals& d, const std::vector<LatestWindow>& wind
   e.slice_min_ns = d.slice_min_ns;
   e.slice_max_ns = d.slice_max_ns;
   e.totals = DomainCounters::Of(d);
+  e.unknown_ns = d.unknown_ns;
   for (size_t i = 0; i < kWindowSlots && i < windows.size(); ++i) {
     if (const DomainTotals* w = windows[i].Domain(d.domid, d.instance)) {
       e.in_window[i] = true;
       e.windows[i] = DomainCounters::Of(*w);
+      e.window_unknown_ns[i] = w->unknown_ns;
     }
   }
   return e;
@@ -299,6 +304,9 @@ bool DecodeAt(Entry& entry, std::span<const std::byte> copy, size_t offset, size
 size_t DomainRecordBytes() {
   return BlockBytes<DomainEntry>();
 }
+size_t DomainRecordBytesV1_0() {
+  return DomainRecordBytes() - 8 * (1 + kWindowSlots);
+}
 size_t CpuRecordBytes() {
   return BlockBytes<CpuEntry>();
 }
@@ -373,12 +381,12 @@ tracefmt::Result<Geometry> ParseStaticHeader(std::span<const std::byte> region) 
   g.domains_offset = Load32(p + kOffDomains);
   g.cpus_offset = Load32(p + kOffCpus);
   const uint32_t slots = Load32(p + kOffWindowSlots);
-  if (g.header_bytes < kHeaderBytes || g.domain_bytes < DomainRecordBytes() ||
+  if (g.header_bytes < kHeaderBytes || g.domain_bytes < DomainRecordBytesV1_0() ||
       g.cpu_bytes < CpuRecordBytes() || g.health_bytes < HealthBytes() || slots < kWindowSlots) {
     return MakeError(ErrorCode::kUnsupported,
                      fmt::format("snapshot {}.{} has blocks smaller than this reader expects "
                                  "(domain {} < {}, cpu {} < {} or health {} < {})",
-                                 major, minor, g.domain_bytes, DomainRecordBytes(), g.cpu_bytes,
+                                 major, minor, g.domain_bytes, DomainRecordBytesV1_0(), g.cpu_bytes,
                                  CpuRecordBytes(), g.health_bytes, HealthBytes()),
                      kOffHeaderBytes);
   }
@@ -467,11 +475,19 @@ tracefmt::Result<Snapshot> DecodeRegion(std::span<const std::byte> copy, const G
                      g.health_offset);
   }
   s.domains.resize(domains);
+  // A 1.0 region's domain records stop before the unknown-time fields: each is decoded from a
+  // zero-padded copy, so those read 0.
+  std::vector<std::byte> padded(g.domain_bytes < DomainRecordBytes() ? DomainRecordBytes() : 0);
   for (uint32_t i = 0; i < domains; ++i) {
     const size_t offset = g.domains_offset + size_t{i} * g.domain_bytes;
-    if (!DecodeAt(s.domains[i], copy, offset, g.domain_bytes)) {
-      return MakeError(ErrorCode::kTruncated, "snapshot copy ends inside a domain", offset);
+    bool ok = false;
+    if (padded.empty()) {
+      ok = DecodeAt(s.domains[i], copy, offset, g.domain_bytes);
+    } else if (offset <= copy.size() && copy.size() - offset >= g.domain_bytes) {
+      std::memcpy(padded.data(), copy.data() + offset, g.domain_bytes);
+      ok = DecodeAt(s.domains[i], std::span<const std::byte>(padded), 0, padded.size());
     }
+    if (!ok) return MakeError(ErrorCode::kTruncated, "snapshot copy ends inside a domain", offset);
   }
   s.cpus.resize(cpus);
   for (uint32_t i = 0; i < cpus; ++i) {

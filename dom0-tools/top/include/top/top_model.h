@@ -30,6 +30,9 @@ struct DomainFigures {
   double cpu_pct = 0;
   double wait_pct = 0;
   double blocked_pct = 0;
+  // Time the trace cannot vouch for (lost records, a vCPU not yet seen): the true CPU, wait and
+  // blocked figures may each be up to this much higher. 0 from a daemon of layout 1.0.
+  double unknown_pct = 0;
   double dispatches_per_s = 0;
   double mean_slice_us = 0;  // 0 when no slice completed
   double io_per_s = 0;
@@ -42,6 +45,8 @@ struct DomainRow {
   uint32_t vcpus = 0;
   bool destroyed = false;
   std::array<std::optional<DomainFigures>, kWindows> windows;
+  // The newest 1 s window holds unknown time: the row is flagged `?`.
+  bool has_unknown() const { return windows[0] && windows[0]->unknown_pct > 0; }
 };
 
 struct CpuRow {

@@ -1,4 +1,4 @@
-// xenbaked/publish/snapshot_layout.h — the shared-memory snapshot's binary layout (version 1),
+// xenbaked/publish/snapshot_layout.h — the shared-memory snapshot's binary layout (version 1.1),
 // shared by the daemon's SnapshotWriter and the SnapshotReader that xenbake-top uses. The full
 // table is in xenbaked/docs/shm-layout.md; this header is its single source in code.
 //
@@ -27,7 +27,7 @@ namespace xenbaked::publish::shm {
 
 inline constexpr std::array<char, 8> kMagic = {'X', 'B', 'A', 'K', 'S', 'H', 'M', '\0'};
 inline constexpr uint16_t kMajor = 1;
-inline constexpr uint16_t kMinor = 0;
+inline constexpr uint16_t kMinor = 1;  // 1.1: unknown time appended to the domain record
 inline constexpr size_t kWindowSlots = 2;  // the first two configured window lengths
 inline constexpr size_t kNameBytes = 64;   // NUL-padded, sanitised UTF-8
 
@@ -92,6 +92,10 @@ struct DomainEntry {
   uint64_t slice_max_ns = 0;
   DomainCounters totals;
   std::array<DomainCounters, kWindowSlots> windows;
+  // Since 1.1 (0 in a 1.0 region): time the trace cannot vouch for, over the vCPUs, since first
+  // seen and in each window slot. Each state's true time lies within [its figure, + unknown].
+  uint64_t unknown_ns = 0;
+  std::array<uint64_t, kWindowSlots> window_unknown_ns{};
   bool operator==(const DomainEntry&) const = default;
 };
 
@@ -163,6 +167,8 @@ struct Snapshot {
 
 // Sizes of this version's blocks (a reader accepts larger ones from a newer minor).
 size_t DomainRecordBytes();
+// A 1.0 domain record: this version's without the unknown-time fields, which then read 0.
+size_t DomainRecordBytesV1_0();
 size_t CpuRecordBytes();
 size_t HealthBytes();
 
