@@ -96,13 +96,14 @@ std::string FormatTable(const Report& r) {
     any_unknown = any_unknown || d.totals.unknown_ns != 0;
     out += fmt::format(
         "{:>5} {} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>11.3f} {:>11.3f} {:>11.3f} {:>11.3f} "
-        "{:>10} {:>9} {:>9} {:>8}{}{}\n",
+        "{:>10} {:>9} {:>9} {:>8}{}{}{}\n",
         d.domid, Padded(d.name), Percent(d.totals.running_ns, r.period_ns),
         Percent(d.totals.runnable_ns, r.period_ns), Percent(d.totals.blocked_ns, r.period_ns),
         Percent(d.totals.unknown_ns, r.period_ns), Seconds(d.totals.running_ns),
         Seconds(d.totals.runnable_ns), Seconds(d.totals.blocked_ns), Seconds(d.totals.unknown_ns),
         d.totals.dispatches, d.totals.wakes, d.totals.io_records, d.totals.lost_records,
-        d.totals.unknown_ns ? "  (unknown time)" : "", d.destroyed ? "  (destroyed)" : "");
+        d.totals.unknown_ns ? "  (unknown time)" : "", d.destroyed ? "  (destroyed)" : "",
+        r.runs.size() > 1 ? fmt::format("  run {}", d.run + 1) : "");
   }
   if (any_unknown) {
     out +=
@@ -117,11 +118,11 @@ std::string FormatCsv(const Report& r) {
   std::string out =
       "domid,instance,name,destroyed,intervals,period_s,running_s,runnable_s,blocked_s,"
       "offline_s,cpu_pct,wait_pct,blocked_pct,dispatches,run_slices,mean_slice_s,wakes,blocks,"
-      "hypercalls,io_records,lost_records,unknown_s,unknown_pct\n";
+      "hypercalls,io_records,lost_records,unknown_s,unknown_pct,run\n";
   for (const DomainTotalsRow& d : r.domains) {
     out += fmt::format(
         "{},{},{},{},{},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.4f},{:.4f},{:.4f},{},{},{:.9f},{},{},"
-        "{},{},{},{:.9f},{:.4f}\n",
+        "{},{},{},{:.9f},{:.4f},{}\n",
         d.domid, d.instance, CsvField(d.name), d.destroyed ? 1 : 0, d.intervals,
         Seconds(r.period_ns), Seconds(d.totals.running_ns), Seconds(d.totals.runnable_ns),
         Seconds(d.totals.blocked_ns), Seconds(d.totals.offline_ns),
@@ -132,7 +133,7 @@ std::string FormatCsv(const Report& r) {
             : 0.0,
         d.totals.wakes, d.totals.blocks, d.totals.hypercalls, d.totals.io_records,
         d.totals.lost_records, Seconds(d.totals.unknown_ns),
-        Percent(d.totals.unknown_ns, r.period_ns));
+        Percent(d.totals.unknown_ns, r.period_ns), d.run);
   }
   return out;
 }
@@ -172,6 +173,7 @@ nlohmann::json ReportJson(const Report& r) {
   for (const DomainTotalsRow& d : r.domains) {
     domains.push_back({{"domid", d.domid},
                        {"instance", d.instance},
+                       {"run", d.run},
                        {"name", d.name},
                        {"destroyed", d.destroyed},
                        {"intervals", d.intervals},
@@ -201,6 +203,12 @@ nlohmann::json ReportJson(const Report& r) {
                         {"truncated_tail", p.truncated_tail},
                         {"message", p.error.Describe()}});
   }
+  nlohmann::json rejected = nlohmann::json::array();
+  for (const RejectedRecord& x : r.rejected) {
+    rejected.push_back({{"path", x.path},
+                        {"offset", x.offset ? nlohmann::json(*x.offset) : nlohmann::json()},
+                        {"reason", x.reason}});
+  }
   nlohmann::json runs = nlohmann::json::array();
   for (const RunSummary& run : r.runs) {
     runs.push_back({{"run_id", run.run_id},
@@ -224,7 +232,8 @@ nlohmann::json ReportJson(const Report& r) {
           {"runs", runs},
           {"log_dropped_records", r.log_dropped_records},
           {"domains", domains},
-          {"problems", problems}};
+          {"problems", problems},
+          {"rejected", rejected}};
 }
 
 }  // namespace xenbake::report

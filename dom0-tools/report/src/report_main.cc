@@ -1,15 +1,20 @@
 #include "report/report_main.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "names/domain_name.h"
 #include "report/report_format.h"
 #include "report/report_model.h"
+#include "tracefmt/trace_file.h"
 
 namespace xenbake::report {
 namespace {
@@ -17,6 +22,9 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitDamaged = 2;
+// The daemon rotates its log at 64 MiB by default; a log this large is not one it wrote, and
+// reading it whole would take memory without bound.
+constexpr uint64_t kMaxLogBytes = 1ull << 30;
 
 constexpr const char* kDescription =
     "Per-domain CPU, wait and blocked time over a period, from xenbaked's accounting logs: a "
@@ -26,7 +34,9 @@ constexpr const char* kFooter = R"HELP(
 WHAT IT COUNTS
   xenbaked logs one interval record per domain per window (1 s by default). The report
   sums those whose window ends inside [--from, --to], per domain incarnation (a reused
-  domain id is a new row). Percentages are of one physical CPU over the time the windows
+  domain id is a new row) and daemon run: each run counts incarnations afresh, so a
+  domain seen by three runs has three rows, marked "run N" (CSV and JSON: "run", an
+  index into "runs"). Percentages are of one physical CPU over the time the windows
   cover (gaps while no daemon ran are left out): CPU% running, WAIT% runnable but not
   running, BLK% blocked. "(destroyed)" marks a domain that ended in the period.
   UNK% and UNKNOWN s are time the trace cannot vouch for (lost records, before a vCPU's
@@ -52,13 +62,17 @@ RUNS AND LOSS
 
 TIMES
   --from and --to take UTC times "2024-05-01T12:00:00Z", "2024-05-01 12:00:00",
-  "2024-05-01", or Unix seconds "1714564800".
+  "2024-05-01", or Unix seconds "1714564800"; before 2554 (64-bit nanoseconds).
 
 LOGS
   Give several logs (rotated ones: accounting.log.2 accounting.log.1 accounting.log) to
   report over all of them. A log that stops inside an unfinished record (the daemon was
   killed while writing) is reported up to there, with a note. A log damaged part-way is
   reported up to the damage, the byte offset is printed, and the exit status is 2.
+  So is a record whose checksum is intact but whose figures cannot be true (a window that
+  ends before it starts or is longer than a day, more time than the domain's vCPUs had):
+  it is skipped with a warning naming its offset. Logs must be regular files of at most
+  1 GiB (the daemon rotates at 64 MiB by default).
 
 EXAMPLES
   xenbake-report /var/log/xenbaked/accounting.log
@@ -69,13 +83,13 @@ EXAMPLES
 EXIT STATUS
   0  reported
   1  bad usage, or a log that cannot be read at all (missing, not a log, another version)
-  2  a log is damaged part-way: everything before the damage was reported
+  2  a log is damaged part-way, or holds implausible records: everything else was reported
 )HELP";
 
 struct Options {
   std::vector<std::string> logs;
-  std::string from;
-  std::string to;
+  std::optional<std::string> from;  // unset differs from "" (refused)
+  std::optional<std::string> to;
   std::string format = "table";
   std::string output = "-";
   std::string svg;
@@ -93,17 +107,52 @@ bool WriteFile(const std::string& path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
+// Reads a log whole, refusing what is not a regular file (a FIFO or /dev/zero would never end)
+// and what is larger than any log the daemon writes.
+tracefmt::Result<std::vector<std::byte>> ReadLogBytes(const std::string& path) {
+  tracefmt::Result<int> opened = tracefmt::OpenRegularFileForReading(path);
+  if (!opened) return opened.error();
+  const int fd = *opened;
+  const auto too_large = [&] {
+    ::close(fd);
+    return tracefmt::MakeError(
+        tracefmt::ErrorCode::kInvalidArgument,
+        fmt::format("{} is larger than {} MiB: not an accounting log", path, kMaxLogBytes >> 20));
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > kMaxLogBytes) {
+    return too_large();
+  }
+  // Bounded again while reading: the file may grow.
+  std::vector<std::byte> bytes;
+  std::byte buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      tracefmt::Error e = tracefmt::MakeSystemError(fmt::format("cannot read {}", path));
+      ::close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    if (bytes.size() + static_cast<size_t>(n) > kMaxLogBytes) return too_large();
+    bytes.insert(bytes.end(), buffer, buffer + n);
+  }
+  ::close(fd);
+  return bytes;
+}
+
 std::optional<ReportPeriod> ParsePeriod(const Options& o) {
   ReportPeriod period;
   for (const auto& [text, field, flag] : {std::tuple{&o.from, &period.from_unix_ns, "--from"},
                                           std::tuple{&o.to, &period.to_unix_ns, "--to"}}) {
-    if (text->empty()) continue;
-    *field = ParseTimeArgument(*text);
+    if (!*text) continue;
+    *field = ParseTimeArgument(**text);
     if (!*field) {
       fmt::print(stderr,
-                 "xenbake-report: {} {}: expected a UTC time such as 2024-05-01T12:00:00Z or "
-                 "Unix seconds\n",
-                 flag, *text);
+                 "xenbake-report: {} \"{}\": expected a UTC time before the year 2554 such as "
+                 "2024-05-01T12:00:00Z, or Unix seconds\n",
+                 flag, SanitizeDomainName(**text));
       return std::nullopt;
     }
   }
@@ -125,12 +174,15 @@ int Run(const Options& o) {
   if (!period) return kExitFailed;
   ReportBuilder builder(*period);
   for (const std::string& path : o.logs) {
-    tracefmt::Result<tracefmt::AcctLogContents> contents = tracefmt::ReadAcctLogFile(path);
-    if (!contents) {
-      fmt::print(stderr, "xenbake-report: {}: {}\n", path, contents.error().Describe());
+    tracefmt::Result<std::vector<std::byte>> bytes = ReadLogBytes(path);
+    tracefmt::Result<tracefmt::AcctLogReader> reader =
+        bytes ? tracefmt::AcctLogReader::FromBytes(std::move(*bytes))
+              : tracefmt::Result<tracefmt::AcctLogReader>(bytes.error());
+    if (!reader) {
+      fmt::print(stderr, "xenbake-report: {}: {}\n", path, reader.error().Describe());
       return kExitFailed;
     }
-    builder.AddLog(path, *contents);
+    builder.AddLog(path, *reader);
   }
   const Report report = builder.Build();
   if (!WriteFile(o.output, Render(report, o.format))) {
@@ -153,6 +205,11 @@ int Run(const Options& o) {
                  p.path, p.error.Describe());
       damaged = true;
     }
+  }
+  for (const RejectedRecord& r : report.rejected) {
+    fmt::print(stderr, "xenbake-report: {}: record at byte {} skipped: {}\n", r.path,
+               r.offset ? fmt::format("{}", *r.offset) : "?", r.reason);
+    damaged = true;
   }
   if (report.log_dropped_records != 0) {
     fmt::print(stderr,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # xenbake-report on a log the daemon really wrote: xenbaked on its simulator three times into the
 # same --log-dir (engine time starts again at 0 in each run), then the report as table, CSV, JSON
-# and SVG, which must cover the time the three runs ran; and a damaged copy of the log.
+# and SVG, which must cover the time the three runs ran, one row per domain incarnation per run;
+# a damaged copy of the log; inputs that never end.
 #
 # Usage: report_daemon_test.sh XENBAKED XENBAKE_REPORT
 set -euo pipefail
@@ -49,6 +50,18 @@ for d in report["domains"]:
 total_running = sum(d["running_ns"] for d in report["domains"])
 assert abs(total_running - 2 * report["period_ns"]) <= 0.01 * 2 * report["period_ns"], \
     (total_running, report["period_ns"])
+# Each run counts domain incarnations afresh: a row is one incarnation in one run, never the
+# sum of several runs, and its final record (which also covers the time after the last window)
+# is at least what its windows add up to.
+keys = [(d["domid"], d["run"], d["instance"]) for d in report["domains"]]
+assert len(keys) == len(set(keys)), keys
+assert len({d["run"] for d in report["domains"]}) == 3, keys
+for d in report["domains"]:
+    run_period = report["runs"][d["run"]]["period_ns"]
+    assert d["running_ns"] <= 2 * run_period * 1.01, (d["domid"], d["run"], d["running_ns"])
+    if d["final"] is not None:
+        assert d["final"]["running_ns"] >= d["running_ns"] * 0.99, (d["domid"], d["run"])
+assert report["rejected"] == [], report["rejected"]
 rows = list(csv.DictReader(open(sys.argv[2])))
 assert len(rows) == len(report["domains"])
 svg = xml.dom.minidom.parse(sys.argv[3])  # well-formed XML
@@ -66,4 +79,15 @@ grep -q "damaged" "$work/err" || fail "no message for the damage: $(cat "$work/e
 grep -q "byte" "$work/err" || fail "no offset in the message: $(cat "$work/err")"
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['windows'] >= 1" \
   "$work/damaged.json" || fail "nothing reported before the damage"
+# Inputs that never end are refused at once, not read for ever.
+mkfifo "$work/fifo"
+for input in /dev/zero "$work/fifo"; do
+  status=0
+  timeout 20 "$report" "$input" >/dev/null 2>"$work/err" || status=$?
+  [ "$status" = 1 ] || fail "$input: exit $status, expected 1"
+  grep -q "not a regular file" "$work/err" || fail "$input: $(cat "$work/err")"
+done
+status=0
+"$report" --from "" "$log" >/dev/null 2>&1 || status=$?
+[ "$status" = 1 ] || fail "--from \"\": exit $status, expected 1"
 echo "PASS"

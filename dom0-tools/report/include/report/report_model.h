@@ -12,8 +12,13 @@
 // and run-end records carry it since 1.1, loss before start apart), older logs give the sum of
 // the windows' loss.
 //
+// A domain's incarnation (instance) is a counter of the daemon run that logged it, so rows are
+// keyed by run too: one row per domain incarnation per run. Records whose figures cannot be true
+// (a window ending before it starts or longer than a day, more time than the domain's vCPUs had)
+// are skipped and listed in Report::rejected, and sums saturate rather than wrap.
+//
 //   ReportBuilder builder({.from_unix_ns = from, .to_unix_ns = to});
-//   builder.AddLog(path, *tracefmt::ReadAcctLogFile(path));
+//   builder.AddLog(path, *tracefmt::AcctLogReader::FromBytes(bytes));
 //   Report report = builder.Build();
 #pragma once
 
@@ -35,7 +40,8 @@ struct ReportPeriod {
 
 struct DomainTotalsRow {
   uint32_t domid = 0;
-  uint64_t instance = 0;
+  uint64_t instance = 0;  // counted afresh in every daemon run
+  size_t run = 0;         // index into Report::runs: the run that logged this incarnation
   std::string name;  // sanitised
   bool destroyed = false;
   uint64_t intervals = 0;
@@ -77,6 +83,13 @@ struct LogProblem {
   bool truncated_tail = false;  // the writer was killed mid-record: expected after a crash
 };
 
+// A record with intact checksums whose figures cannot be true: skipped.
+struct RejectedRecord {
+  std::string path;
+  std::optional<uint64_t> offset;  // byte offset of its frame, when the reader gave it
+  std::string reason;
+};
+
 struct Report {
   std::string host;
   uint64_t period_ns = 0;      // time covered by the selected windows
@@ -95,6 +108,7 @@ struct Report {
   std::vector<DomainTotalsRow> domains;  // by domid, then instance
   std::vector<SeriesPoint> series;       // in log order
   std::vector<LogProblem> problems;
+  std::vector<RejectedRecord> rejected;
   uint64_t records_read = 0;
 };
 
@@ -106,7 +120,9 @@ class ReportBuilder {
 
   // Adds one log's intact records; `contents.stop`, if set, becomes a LogProblem.
   void AddLog(const std::string& path, const tracefmt::AcctLogContents& contents);
-  void Add(const tracefmt::AcctRecord& record);
+  // The same, record by record, so that a rejected record is named by its byte offset.
+  void AddLog(const std::string& path, tracefmt::AcctLogReader& reader);
+  void Add(const tracefmt::AcctRecord& record, std::optional<uint64_t> offset = std::nullopt);
   Report Build() const;
 
  private:
@@ -129,7 +145,11 @@ class ReportBuilder {
 
   bool InPeriod(uint64_t realtime_end_ns) const;
   bool BeforePeriod(uint64_t realtime_end_ns) const;
-  size_t DomainIndex(const tracefmt::AcctDomainRecord& d);
+  size_t DomainIndex(const tracefmt::AcctDomainRecord& d, size_t run);
+  // The run a final record belongs to: the current one, else a new one.
+  size_t CurrentRun();
+  void Reject(std::optional<uint64_t> offset, std::string reason);
+  void AddLogStop(const std::string& path, const std::optional<tracefmt::Error>& stop);
   void AddRun(const tracefmt::AcctRunRecord& run);
   // The run a window record ending at `window_end_ns` (engine time) belongs to.
   size_t RunOfWindow(uint64_t window_end_ns);
@@ -140,7 +160,8 @@ class ReportBuilder {
 
   ReportPeriod period_;
   Report report_;
-  std::map<std::pair<uint32_t, uint64_t>, size_t> index_;  // (domid, instance) -> row
+  std::map<std::tuple<size_t, uint32_t, uint64_t>, size_t> index_;  // (run, domid, instance) -> row
+  std::string path_;  // of the log being added, for RejectedRecord
   std::vector<RunState> runs_;
   std::map<uint64_t, size_t> run_by_id_;
   std::optional<size_t> current_run_;  // the run the next window records belong to
@@ -149,7 +170,8 @@ class ReportBuilder {
 };
 
 // "2024-05-01T12:00:00Z", "2024-05-01 12:00:00" (UTC), "2024-05-01", or Unix seconds
-// ("1714564800", "1714564800.5"). nullopt when it is none of these.
+// ("1714564800", "1714564800.5"). nullopt when it is none of these, or does not fit 64-bit
+// nanoseconds (2554-07-21 and later).
 std::optional<uint64_t> ParseTimeArgument(const std::string& text);
 // "2024-05-01 12:00:00" (UTC).
 std::string FormatUnixTime(uint64_t unix_ns);
