@@ -7,8 +7,9 @@ endif()
 
 # XENBAKED_FUZZ adds the libFuzzer targets (tests/fuzz). The whole tree is compiled with coverage
 # instrumentation so the fuzzers are guided through the libraries they drive, not only through
-# their own file; the sanitizer runtime supplies the hooks, so the test binaries of the same build
-# link and run as usual (CI builds tests and fuzzers in one Clang ASan + UBSan build).
+# their own file. Such a build is for the fuzzers: the libxen shim it makes cannot be preloaded
+# into an uninstrumented program (the sanitizer and coverage runtimes live in the executables),
+# so CI runs the test suite from a separate sanitizer build.
 if(XENBAKED_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     message(FATAL_ERROR "XENBAKED_FUZZ needs clang (CC=clang CXX=clang++): libFuzzer is Clang's")

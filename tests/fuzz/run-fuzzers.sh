@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds every libFuzzer target (clang, ASan + UBSan) and runs each for a bounded time, seeded
-# from the committed corpus. Usage: run-fuzzers.sh BUILD_DIR [SECONDS_PER_TARGET]
-# BUILD_DIR may be a build already configured with -DXENBAKED_FUZZ=ON (CI reuses its Clang
-# sanitizer build); otherwise a fuzz-only build is configured there.
+# Builds the tree with Clang (ASan + UBSan, coverage for libFuzzer, warnings as errors): every
+# product target and every libFuzzer target, so CI compiles the whole product with a second
+# compiler here; then runs each fuzzer for a bounded time, seeded from the committed corpus.
+# Usage: run-fuzzers.sh BUILD_DIR [SECONDS_PER_TARGET]
+# BUILD_DIR may be a build already configured with -DXENBAKED_FUZZ=ON; otherwise it is
+# configured without tests and benchmarks.
 # A crash, leak or sanitizer report fails the run; the reproducer is left in BUILD_DIR/crashes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -20,7 +22,7 @@ targets=(trace_decoder_fuzzer)
 targets+=(acctlog_report_fuzzer)
 targets+=(api_request_fuzzer)
 targets+=(accounting_engine_fuzzer)
-cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
+cmake --build "$build" -j "$(nproc)"
 mkdir -p "$build/crashes"
 # Each target's committed seeds: trace files for the decoders, request lines for the API.
 seeds() {
