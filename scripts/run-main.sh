@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what is needed, builds, and runs the daemon. With no hypervisor on this
 # machine, xenbaked runs on its embedded simulator and prints live per-domain accounting.
-# Extra arguments go to xenbaked (e.g. --duration 30, --domains 8).
+# Extra arguments go to xenbaked (e.g. --duration 30 --sim-domains 8).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh"
