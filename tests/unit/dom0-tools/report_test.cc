@@ -197,7 +197,9 @@ std::vector<std::byte> LogWithUnknownTime() {
     partly.unknown_ns = kSecond / 4;
     tracefmt::AppendAcctRecord(partly, log);
   }
+  // A final record spans the domain's whole life (here all ten windows), as the daemon writes it.
   tracefmt::AcctDomainRecord final_record = Interval(3, "partly", 9, 5 * kSecond, 0, 0);
+  final_record.window_start_ns = 0;
   final_record.final_reason = tracefmt::AcctFinalReason::kShutdown;
   final_record.unknown_ns = 2'500'000'001;
   tracefmt::AppendAcctRecord(final_record, log);
@@ -233,9 +235,10 @@ TEST(ReportUnknownTime, CsvAndJsonCarryUnknownSecondsAndPercent) {
   std::getline(lines, header);
   std::getline(lines, known);
   std::getline(lines, partly);
-  EXPECT_TRUE(header.ends_with(",lost_records,unknown_s,unknown_pct")) << header;
-  EXPECT_TRUE(partly.ends_with(",2.500000000,25.0000")) << partly;
-  EXPECT_TRUE(known.ends_with(",0.000000000,0.0000")) << known;
+  // unknown_s and unknown_pct, then the run's index (one run here).
+  EXPECT_TRUE(header.ends_with(",lost_records,unknown_s,unknown_pct,run")) << header;
+  EXPECT_TRUE(partly.ends_with(",2.500000000,25.0000,0")) << partly;
+  EXPECT_TRUE(known.ends_with(",0.000000000,0.0000,0")) << known;
   const nlohmann::json j = ReportJson(r);
   EXPECT_EQ(j["domains"][0]["unknown_ns"], 0);
   EXPECT_EQ(j["domains"][1]["unknown_ns"], 10 * (kSecond / 4));
