@@ -24,11 +24,12 @@ uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
   return __builtin_add_overflow(a, b, &sum) ? UINT64_MAX : sum;
 }
 
-// Why a domain record's figures cannot be true, or nullopt. None of its vCPU times (running,
-// runnable, blocked, offline) can exceed vCPUs × the record's span, but for rounding: the
-// daemon converts each vCPU's state changes from TSC ticks one by one, and attributes a change
-// at a window's edge to either side. Their sum is not checked: the daemon's own figures add up
-// to a few ms more than vCPUs × span in some windows.
+// Why a domain record's figures cannot be true, or nullopt. A window holds what the daemon
+// *published* between its edges (xenbaked/docs/api.md), which may include time it learned late,
+// back to the start of its run: the unknown time before a late-seen domain's first record, or a
+// quiet CPU's lag. So none of its vCPU times (running, runnable, blocked, offline) can exceed
+// vCPUs × the engine time since the run began (the window's end), but for rounding; a figure
+// beyond that, a window that ends before it starts or one longer than a day is not the daemon's.
 std::optional<std::string> ImplausibleDomainRecord(const tracefmt::AcctDomainRecord& d) {
   if (d.is_final() ? d.window_end_ns < d.window_start_ns : d.window_end_ns <= d.window_start_ns) {
     return fmt::format("domain {} window ends at {} ns, not after its start {} ns", d.domid,
@@ -40,9 +41,8 @@ std::optional<std::string> ImplausibleDomainRecord(const tracefmt::AcctDomainRec
   }
   if (d.vcpus > kMaxVcpus) return fmt::format("domain {} claims {} vCPUs", d.domid, d.vcpus);
   const uint64_t vcpus = std::max<uint32_t>(d.vcpus, 1);
-  // A final record's span may be long: saturate rather than wrap.
-  uint64_t capacity = 0;
-  if (__builtin_mul_overflow(vcpus, span, &capacity)) capacity = UINT64_MAX;
+  uint64_t capacity = 0;  // saturates rather than wraps
+  if (__builtin_mul_overflow(vcpus, d.window_end_ns, &capacity)) capacity = UINT64_MAX;
   const uint64_t rounding = SaturatingAdd(vcpus * 1'000'000, capacity / 1000);  // 1 ms/vCPU, 0.1%
   const uint64_t limit = SaturatingAdd(capacity, rounding);
   for (const auto& [field, what] :
@@ -51,8 +51,9 @@ std::optional<std::string> ImplausibleDomainRecord(const tracefmt::AcctDomainRec
         std::pair{&tracefmt::AcctDomainRecord::blocked_ns, "blocked"},
         std::pair{&tracefmt::AcctDomainRecord::offline_ns, "offline"}}) {
     if (d.*field > limit) {
-      return fmt::format("domain {} {} for {} ns in {} ns with {} vCPUs: more than it had", d.domid,
-                         what, d.*field, span, vcpus);
+      return fmt::format(
+          "domain {} {} for {} ns by {} ns into its run with {} vCPUs: more than it had", d.domid,
+          what, d.*field, d.window_end_ns, vcpus);
     }
   }
   return std::nullopt;
