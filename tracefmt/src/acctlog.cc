@@ -10,6 +10,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "tracefmt/trace_file.h"
+
 namespace tracefmt {
 
 namespace {
@@ -346,30 +348,9 @@ Result<AcctRecord> ParseAcctRecord(std::span<const std::byte> file, uint64_t off
   return DecodePayload(tag, payload, offset);
 }
 
-namespace {
-Result<std::vector<std::byte>> ReadWholeFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return MakeSystemError(fmt::format("cannot open {}", path));
-  std::vector<std::byte> bytes;
-  std::byte buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Error e = MakeSystemError(fmt::format("cannot read {}", path));
-      ::close(fd);
-      return e;
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), buf, buf + n);
-  }
-  ::close(fd);
-  return bytes;
-}
-}  // namespace
-
 Result<AcctLogReader> AcctLogReader::Open(const std::string& path) {
-  Result<std::vector<std::byte>> bytes = ReadWholeFile(path);
+  Result<std::vector<std::byte>> bytes =
+      ReadRegularFile(path, kAcctMaxReadBytes, "an accounting log");
   if (!bytes) return bytes.error();
   return FromBytes(std::move(*bytes));
 }

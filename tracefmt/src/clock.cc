@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <charconv>
 #include <fstream>
@@ -59,32 +58,15 @@ bool ParseUnsigned(std::string_view text, uint64_t& out) {
 
 Result<CaptureMeta> ReadCaptureMeta(const std::string& capture_path) {
   const std::string path = SidecarPath(capture_path);
-  Result<int> opened = OpenRegularFileForReading(path);
-  if (!opened) {
-    if (opened.error().code == ErrorCode::kInvalidArgument) return opened.error();
+  // A sidecar is a few short lines: more than this is not one, and is not read whole.
+  constexpr uint64_t kMaxSidecarBytes = 64 * 1024;
+  Result<std::vector<std::byte>> bytes =
+      ReadRegularFile(path, kMaxSidecarBytes, "a capture sidecar");
+  if (!bytes) {
+    if (bytes.error().code == ErrorCode::kInvalidArgument) return bytes.error();
     return MakeError(ErrorCode::kNotFound, fmt::format("no sidecar file {}", path));
   }
-  // A sidecar is a few short lines: more than this is not one, and is not read whole.
-  constexpr size_t kMaxSidecarBytes = 64 * 1024;
-  std::string text;
-  std::array<char, 4096> buf;
-  for (;;) {
-    const ssize_t n = ::read(*opened, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Error e = MakeSystemError(fmt::format("cannot read {}", path));
-      ::close(*opened);
-      return e;
-    }
-    if (n == 0) break;
-    text.append(buf.data(), static_cast<size_t>(n));
-    if (text.size() > kMaxSidecarBytes) {
-      ::close(*opened);
-      return MakeError(ErrorCode::kCorrupt, fmt::format("{}: larger than {} bytes: not a sidecar",
-                                                        path, kMaxSidecarBytes));
-    }
-  }
-  ::close(*opened);
+  const std::string text(reinterpret_cast<const char*>(bytes->data()), bytes->size());
   std::istringstream in(text);
   CaptureMeta meta;
   std::string line;

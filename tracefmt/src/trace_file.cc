@@ -105,6 +105,36 @@ Result<int> OpenRegularFileForReading(const std::string& path) {
   return fd;
 }
 
+Result<std::vector<std::byte>> ReadRegularFile(const std::string& path, uint64_t max_bytes,
+                                               std::string_view what) {
+  Result<int> opened = OpenRegularFileForReading(path);
+  if (!opened) return opened.error();
+  const int fd = *opened;
+  const auto too_large = [&] {
+    ::close(fd);
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("{} is larger than {} bytes: not {}", path, max_bytes, what));
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > max_bytes) return too_large();
+  std::vector<std::byte> bytes;
+  std::byte buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Error e = MakeSystemError(fmt::format("cannot read {}", path));
+      ::close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    if (bytes.size() + static_cast<uint64_t>(n) > max_bytes) return too_large();
+    bytes.insert(bytes.end(), buffer, buffer + n);
+  }
+  ::close(fd);
+  return bytes;
+}
+
 Result<TraceFileReader> TraceFileReader::Open(const std::string& path) {
   Result<int> opened = OpenRegularFileForReading(path);
   if (!opened) return opened.error();

@@ -1,11 +1,9 @@
 #include "report/report_main.h"
 
 #include <fmt/format.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -22,9 +20,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitDamaged = 2;
-// The daemon rotates its log at 64 MiB by default; a log this large is not one it wrote, and
-// reading it whole would take memory without bound.
-constexpr uint64_t kMaxLogBytes = 1ull << 30;
 
 constexpr const char* kDescription =
     "Per-domain CPU, wait and blocked time over a period, from xenbaked's accounting logs: a "
@@ -107,41 +102,6 @@ bool WriteFile(const std::string& path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
-// Reads a log whole, refusing what is not a regular file (a FIFO or /dev/zero would never end)
-// and what is larger than any log the daemon writes.
-tracefmt::Result<std::vector<std::byte>> ReadLogBytes(const std::string& path) {
-  tracefmt::Result<int> opened = tracefmt::OpenRegularFileForReading(path);
-  if (!opened) return opened.error();
-  const int fd = *opened;
-  const auto too_large = [&] {
-    ::close(fd);
-    return tracefmt::MakeError(
-        tracefmt::ErrorCode::kInvalidArgument,
-        fmt::format("{} is larger than {} MiB: not an accounting log", path, kMaxLogBytes >> 20));
-  };
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > kMaxLogBytes) {
-    return too_large();
-  }
-  // Bounded again while reading: the file may grow.
-  std::vector<std::byte> bytes;
-  std::byte buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      tracefmt::Error e = tracefmt::MakeSystemError(fmt::format("cannot read {}", path));
-      ::close(fd);
-      return e;
-    }
-    if (n == 0) break;
-    if (bytes.size() + static_cast<size_t>(n) > kMaxLogBytes) return too_large();
-    bytes.insert(bytes.end(), buffer, buffer + n);
-  }
-  ::close(fd);
-  return bytes;
-}
-
 std::optional<ReportPeriod> ParsePeriod(const Options& o) {
   ReportPeriod period;
   for (const auto& [text, field, flag] : {std::tuple{&o.from, &period.from_unix_ns, "--from"},
@@ -174,7 +134,8 @@ int Run(const Options& o) {
   if (!period) return kExitFailed;
   ReportBuilder builder(*period);
   for (const std::string& path : o.logs) {
-    tracefmt::Result<std::vector<std::byte>> bytes = ReadLogBytes(path);
+    tracefmt::Result<std::vector<std::byte>> bytes =
+        tracefmt::ReadRegularFile(path, tracefmt::kAcctMaxReadBytes, "an accounting log");
     tracefmt::Result<tracefmt::AcctLogReader> reader =
         bytes ? tracefmt::AcctLogReader::FromBytes(std::move(*bytes))
               : tracefmt::Result<tracefmt::AcctLogReader>(bytes.error());

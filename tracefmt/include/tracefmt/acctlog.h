@@ -291,6 +291,9 @@ struct AcctLogContents {
   uint64_t valid_bytes = 0;
 };
 Result<AcctLogContents> ReadAcctLog(std::span<const std::byte> bytes);
+// The largest log read whole (the daemon rotates at 64 MiB): anything larger is refused, never
+// read into memory.
+inline constexpr uint64_t kAcctMaxReadBytes = 1ull << 30;
 Result<AcctLogContents> ReadAcctLogFile(const std::string& path);
 
 }  // namespace tracefmt

@@ -33,6 +33,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "tracefmt/result.h"
 
@@ -62,6 +64,13 @@ Error RecordCutShortError(const Chunk& chunk, size_t pos);
 // reading would block until some writer came, forever for a tool given the wrong path. Every
 // file input of the tools comes through here (a trace, its sidecar). The caller closes the fd.
 Result<int> OpenRegularFileForReading(const std::string& path);
+
+// Reads `path` whole when it is a regular file (as above) of at most `max_bytes`, checked before
+// and again while reading, since the file may grow: a larger one is kInvalidArgument, never read
+// into memory; `what` names the kind of file in that error ("an accounting log"). For the small
+// whole-file inputs (accounting logs, sidecars).
+Result<std::vector<std::byte>> ReadRegularFile(const std::string& path, uint64_t max_bytes,
+                                               std::string_view what);
 
 class TraceFileReader {
  public:
