@@ -240,8 +240,22 @@ int xc_domain_getinfolist(xc_interface* xch, uint32_t first_domain, unsigned int
     d.nr_online_vcpus = e.vcpus;
     d.max_vcpu_id = e.vcpus > 0 ? e.vcpus - 1 : 0;
     d.tot_pages = d.max_pages = 32768;
+    static_assert(sizeof d.handle >= sizeof e.instance);
+    std::memcpy(d.handle, &e.instance, sizeof e.instance);
   }
   return static_cast<int>(count);
+}
+
+// Only cpu_time and online are meaningful: the simulator keeps no vCPU-to-CPU placement here.
+int xc_vcpu_getinfo(xc_interface* xch, uint32_t domid, uint32_t vcpu, xc_vcpuinfo_t* info) {
+  SimReply reply;
+  if (!xch->conn.Call(SimOp::kVcpuInfo, domid, vcpu, {}, reply)) return -1;
+  if (reply.rc < 0) return Fail(-reply.rc);
+  std::memset(info, 0, sizeof *info);
+  info->vcpu = vcpu;
+  info->online = 1;
+  info->cpu_time = uint64_t{reply.values[0]} | uint64_t{reply.values[1]} << 32;
+  return 0;
 }
 
 }  // extern "C"

@@ -10,8 +10,6 @@ namespace {
 using tracefmt::Runstate;
 namespace ev = tracefmt::ev;
 
-// Ticks one record costs on its CPU: consecutive records never share a TSC, as on real hardware.
-constexpr uint64_t kRecordTicks = 200;
 constexpr uint16_t kFirstReservedDomid = 0x7ff0;  // DOMID_FIRST_RESERVED: the rover wraps here
 
 constexpr uint32_t kCredit2Schedule = ev::SchedClassEvent(ev::kSchedCredit2, 21);
@@ -465,6 +463,23 @@ Truth SchedulerModel::TruthNow() const {
   return t;
 }
 
+// The tick counter as records see it: it may run ahead of simulated time (kRecordTicks).
+uint64_t SchedulerModel::TscNow() const {
+  uint64_t tsc = 0;
+  for (size_t i = 0; i < cpus_.size(); ++i)
+    tsc = std::max(
+        tsc, std::max(TscAt(static_cast<uint32_t>(i), now_), cpus_[i].tsc_base + last_ticks_));
+  return tsc;
+}
+
+bool SchedulerModel::VcpuCpuTime(uint16_t domid, uint32_t vcpu, uint64_t& ns) const {
+  auto it = live_by_id_.find(domid);
+  if (it == live_by_id_.end() || vcpu >= domains_[it->second].vcpus.size()) return false;
+  const Vcpu& v = vcpus_[domains_[it->second].vcpus[vcpu]];
+  ns = v.truth.state_ns[0] + (v.state == Runstate::kRunning ? now_ - v.state_entry_ns : 0);
+  return true;
+}
+
 std::vector<DomainInfo> SchedulerModel::LiveDomains() const {
   std::vector<DomainInfo> out;
   for (const auto& [id, index] : live_by_id_) {
@@ -473,14 +488,17 @@ std::vector<DomainInfo> SchedulerModel::LiveDomains() const {
     info.id = id;
     info.name = d.name;
     info.vcpus = static_cast<uint32_t>(d.vcpus.size());
+    info.instance = d.created_ns + 1;
     bool all_blocked = true;
     for (uint32_t vcpu_index : d.vcpus) {
       const Vcpu& v = vcpus_[vcpu_index];
-      info.cpu_time_ns += v.truth.state_ns[0];
+      uint64_t vcpu_ns = v.truth.state_ns[0];
       if (v.state == Runstate::kRunning) {
-        info.cpu_time_ns += now_ - v.state_entry_ns;
+        vcpu_ns += now_ - v.state_entry_ns;
         ++info.running_vcpus;
       }
+      info.cpu_time_ns += vcpu_ns;
+      info.vcpu_cpu_time_ns.push_back(vcpu_ns);
       all_blocked = all_blocked && v.state == Runstate::kBlocked;
     }
     info.blocked = all_blocked;

@@ -176,6 +176,7 @@ bool SimServer::HandleRequest(Client& client) {
         e.running_vcpus = d.running_vcpus;
         e.blocked = d.blocked ? 1 : 0;
         e.cpu_time_ns = d.cpu_time_ns;
+        e.instance = d.instance;
         std::memcpy(e.name, d.name.data(), std::min<size_t>(d.name.size(), sizeof e.name - 1));
         domains.push_back(e);
       }
@@ -190,6 +191,16 @@ bool SimServer::HandleRequest(Client& client) {
       reply.values[0] = static_cast<uint32_t>(online.size());
       reply.payload_bytes = static_cast<uint32_t>(online_map.size());
       reply_payload = online_map.data();
+      break;
+    }
+    case SimOp::kVcpuInfo: {
+      uint64_t ns = 0;
+      if (req.arg > 0xffff || !host_.VcpuCpuTime(static_cast<uint16_t>(req.arg), req.arg2, ns)) {
+        reply.rc = -ESRCH;
+        break;
+      }
+      reply.values[0] = static_cast<uint32_t>(ns);
+      reply.values[1] = static_cast<uint32_t>(ns >> 32);
       break;
     }
     case SimOp::kBindVirq:

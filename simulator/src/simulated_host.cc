@@ -224,4 +224,15 @@ std::vector<DomainInfo> SimulatedHost::Domains() const {
   return workload_->LiveDomains();
 }
 
+bool SimulatedHost::VcpuCpuTime(uint16_t domid, uint32_t vcpu, uint64_t& ns) const {
+  std::lock_guard lock(mutex_);
+  return workload_->VcpuCpuTime(domid, vcpu, ns);
+}
+
+std::vector<DomainInfo> SimulatedHost::Domains(uint64_t& tsc_now) const {
+  std::lock_guard lock(mutex_);
+  tsc_now = workload_->TscNow();
+  return workload_->LiveDomains();
+}
+
 }  // namespace simulator

@@ -14,6 +14,7 @@
 
 #include "tracefmt/events.h"
 #include "xenbaked/accounting.h"
+#include "xenbaked/reconcile.h"
 #include "xenbaked/signals.h"
 
 namespace xenbaked {
@@ -37,6 +38,8 @@ struct Daemon::Impl final : MergedRecordSink {
   void Publish(bool final);
   void RefreshNames();
   void CheckCpuCoverage();
+  bool ReconcileDue(bool final) const;
+  void Reconcile();
   void Stop();
 
   boost::asio::io_context& io;
@@ -59,6 +62,10 @@ struct Daemon::Impl final : MergedRecordSink {
   std::vector<uint32_t> untraced_cpus;  // as of the last CheckCpuCoverage
   bool online_cpus_known = false;
   bool online_cpus_error_logged = false;
+  std::unique_ptr<Reconciler> reconciler;  // null: not reconciling (disabled or unsupported)
+  uint64_t last_reconcile_ns = 0;          // scheduler time of the previous read
+  uint64_t reconcile_warned_ns = 0;        // when the last unexplained difference was logged
+  uint64_t reconcile_unexplained_logged = 0;
   uint64_t publish_errors = 0;  // failed publications and reopens, for the health report
   uint64_t tick_id = 0;
   uint64_t duration_id = 0;
@@ -102,6 +109,9 @@ tracefmt::Status Daemon::Impl::Start() {
   if (tracefmt::Status st = loop->Start(setup, physinfo); !st) return st;
   started = true;
   CheckCpuCoverage();
+  if (options.reconcile_interval_ms > 0)
+    reconciler = std::make_unique<Reconciler>(
+        ReconcileConfig{.fallback_lag_ns = options.backstop_ms * 1'000'000});
 
   signals = std::make_unique<SignalHandlers>(
       io,
@@ -185,11 +195,66 @@ void Daemon::Impl::CheckCpuCoverage() {
   untraced_cpus = std::move(untraced);
 }
 
+bool Daemon::Impl::ReconcileDue(bool final) const {
+  if (!reconciler) return false;
+  if (final || reconciler->report().reads == 0) return true;
+  return scheduler.NowNs() - last_reconcile_ns >= options.reconcile_interval_ms * 1'000'000;
+}
+
+// Reads Xen's clocks after the snapshot in `totals` (the bound in reconcile.h needs the trace's
+// frontier before the read), so the caller drains and snapshots first.
+void Daemon::Impl::Reconcile() {
+  const uint64_t start = scheduler.NowNs();
+  tracefmt::Result<VcpuCpuTimes> xen = hypervisor.ReadVcpuCpuTimes();
+  const uint64_t end = scheduler.NowNs();
+  if (!xen) {
+    if (xen.error().code == tracefmt::ErrorCode::kUnsupported)
+      log.Info("{}: the trace is not reconciled with the hypervisor's clocks",
+               xen.error().Describe());
+    else
+      log.Notice(
+          "reading the vCPUs' cpu_time failed ({}): the trace is no longer reconciled "
+          "with the hypervisor's clocks",
+          xen.error().Describe());
+    reconciler.reset();
+    return;
+  }
+  const uint64_t period = reconciler->report().reads > 0 ? start - last_reconcile_ns : 0;
+  last_reconcile_ns = start;
+  const uint64_t unexplained_before = reconciler->report().unexplained_periods;
+  reconciler->Update(totals, *xen, period);
+  reconciler->set_read_ns(end - start);
+  const ReconcileReport& r = reconciler->report();
+  if (r.unexplained_periods == unexplained_before) return;
+  // At most one line a minute; every period outside its bound is counted in the report.
+  constexpr uint64_t kWarnEveryNs = 60'000'000'000;
+  if (reconcile_warned_ns != 0 && end - reconcile_warned_ns < kWarnEveryNs) return;
+  reconcile_warned_ns = end;
+  for (const DomainReconcile& d : r.domains) {
+    if (d.explained()) continue;
+    log.Warn(
+        "domain {}: the trace's running time differs from Xen's cpu_time by {:.3f} ms over the "
+        "last {:.3f} s (trace {:.3f} ms, Xen {:.3f} ms), beyond what unknown time ({:.3f} ms) "
+        "and the read lag explain (-{:.3f}/+{:.3f} ms); {} unexplained period(s) since start, "
+        "{} logged",
+        d.domid, static_cast<double>(d.error_ns()) / 1e6, static_cast<double>(r.period_ns) / 1e9,
+        static_cast<double>(d.trace_running_ns) / 1e6, static_cast<double>(d.xen_cpu_ns) / 1e6,
+        static_cast<double>(d.unknown_ns) / 1e6, static_cast<double>(d.bound_below_ns()) / 1e6,
+        static_cast<double>(d.bound_above_ns() - d.unknown_ns) / 1e6, r.unexplained_periods,
+        ++reconcile_unexplained_logged);
+    break;  // one domain per line and minute: the API and metrics have the rest
+  }
+}
+
 void Daemon::Impl::Publish(bool final) {
+  const bool reconcile = ReconcileDue(final);
+  // A fresh frontier just before the read keeps the lag (the floor of the comparison) small.
+  if (reconcile && !final) loop->DrainNow();
   // The last drain is in: activity since each CPU's last scheduler record is charged now.
   if (final) engine->EndOfInput();
   accounting->Flush();
   totals = history->totals();
+  if (reconcile) Reconcile();
   RefreshNames();
   CheckCpuCoverage();
   DaemonHealth health = loop->SampleHealth();
@@ -202,7 +267,8 @@ void Daemon::Impl::Publish(bool final) {
                                   .names = names,
                                   .monotonic_ns = scheduler.NowNs(),
                                   .realtime_ns = scheduler.UnixNowNs(),
-                                  .period_ns = options.interval_ms * 1'000'000};
+                                  .period_ns = options.interval_ms * 1'000'000,
+                                  .reconcile = reconciler ? &reconciler->report() : nullptr};
   for (auto& p : publishers) {
     tracefmt::Status st = final ? p->Close(view) : p->Publish(view);
     if (!st) {

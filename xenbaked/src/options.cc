@@ -268,6 +268,10 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
       ->check(Within(1u, 1u << 20));
   app.add_option("--interval-ms", o.interval_ms, "Publication interval in ms")
       ->check(Within(uint64_t{10}, uint64_t{3600000}));
+  app.add_option("--reconcile-interval-ms", o.reconcile_interval_ms,
+                 "Compare the trace with the hypervisor's per-vCPU cpu_time at least this often, "
+                 "in ms (one query per vCPU; 0: never)")
+      ->check(Within(uint64_t{0}, uint64_t{3600000}));
   app.add_option("--windows", o.windows_s,
                  "Accounting window lengths in seconds, comma-separated (1 s to a week each)")
       ->delimiter(',')

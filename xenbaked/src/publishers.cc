@@ -32,8 +32,8 @@ class AccountingLogPublisher final : public Publisher {
     if (v.windows.length_count() > 0) {
       for (const Window& w : v.windows.windows(0)) {
         if (logged_any_ && w.index <= last_index_) continue;
-        for (const tracefmt::AcctRecord& r :
-             publish::IntervalRecords(w, v.realtime_ns, v.names, log_.stats(), v.health))
+        for (const tracefmt::AcctRecord& r : publish::IntervalRecords(
+                 w, v.realtime_ns, v.names, log_.stats(), v.health, v.reconcile))
           log_.Append(r);
         last_index_ = w.index;
         logged_any_ = true;

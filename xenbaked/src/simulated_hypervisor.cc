@@ -78,4 +78,18 @@ tracefmt::Result<std::vector<DomainInfo>> SimulatedHypervisor::ListDomains() {
   return out;
 }
 
+tracefmt::Result<VcpuCpuTimes> SimulatedHypervisor::ReadVcpuCpuTimes() {
+  VcpuCpuTimes out;
+  const std::vector<simulator::DomainInfo> domains = host_.Domains(out.read_tsc);
+  for (const simulator::DomainInfo& d : domains) {
+    if (d.vcpu_cpu_time_ns.size() != d.vcpus)
+      return tracefmt::MakeError(tracefmt::ErrorCode::kUnsupported,
+                                 "the simulated workload keeps no per-vCPU running time");
+    for (uint32_t v = 0; v < d.vcpus; ++v)
+      out.vcpus.push_back(
+          {.domid = d.id, .vcpu = v, .instance = d.instance, .cpu_time_ns = d.vcpu_cpu_time_ns[v]});
+  }
+  return out;
+}
+
 }  // namespace xenbaked

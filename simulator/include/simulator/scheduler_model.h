@@ -44,6 +44,12 @@
 
 namespace simulator {
 
+// Ticks one record costs on its CPU: consecutive records never share a TSC, as on real hardware.
+// The model's tick counter therefore runs ahead of its simulated time (the truth's clock) while
+// records come faster than one per 200 ticks — by up to a burst's records × this, which a
+// consumer comparing trace time with the truth's must allow.
+inline constexpr uint64_t kRecordTicks = 200;
+
 struct WorkloadConfig {
   uint64_t seed = 1;
   std::vector<uint32_t> cpu_ids = {0, 1, 2, 3};  // online physical CPUs (sparse ids allowed)
@@ -77,6 +83,10 @@ struct DomainInfo {
   uint64_t cpu_time_ns = 0;  // running time so far, all vCPUs
   uint32_t running_vcpus = 0;
   bool blocked = false;  // every vCPU blocked
+  // Per vCPU, by id (xc_vcpu_getinfo's cpu_time); empty when the workload does not know it.
+  std::vector<uint64_t> vcpu_cpu_time_ns = {};
+  // Distinguishes a reused id's domains (Xen's domain handle): the creation time + 1; 0 unknown.
+  uint64_t instance = 0;
 };
 
 // What drives the producer: the scheduler model, or a replayed capture (simulator/replay.h).
@@ -89,6 +99,14 @@ class Workload {
   virtual Truth TruthNow() const = 0;
   // Live guest domains and Domain-0, by id (the idle domain is not listed, as in Xen).
   virtual std::vector<DomainInfo> LiveDomains() const = 0;
+  // The newest TSC any CPU has reached now (0: unknown), to place a read of LiveDomains on the
+  // trace's clock.
+  virtual uint64_t TscNow() const { return 0; }
+  // One live vCPU's running time so far (xc_vcpu_getinfo); false when the domain or vCPU does
+  // not exist or the workload does not know it.
+  virtual bool VcpuCpuTime(uint16_t /*domid*/, uint32_t /*vcpu*/, uint64_t& /*ns*/) const {
+    return false;
+  }
 };
 
 class SchedulerModel final : public Workload {
@@ -99,6 +117,8 @@ class SchedulerModel final : public Workload {
   uint64_t now_ns() const override { return now_; }
   Truth TruthNow() const override;
   std::vector<DomainInfo> LiveDomains() const override;
+  uint64_t TscNow() const override;
+  bool VcpuCpuTime(uint16_t domid, uint32_t vcpu, uint64_t& ns) const override;
   // The CPU's TSC at simulated time `ns` (without the per-record cost).
   uint64_t TscAt(uint32_t cpu, uint64_t ns) const;
   uint64_t records_emitted() const { return records_emitted_; }

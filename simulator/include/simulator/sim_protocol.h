@@ -33,6 +33,7 @@ enum class SimOp : uint32_t {
   kBindVirq,        // -> values[0]: port; the connection becomes an event channel
   kUnmask,          // one-way, on an event channel
   kCpuOnlineMap,    // -> values[0]: online CPUs; payload: bitmap, bit n = CPU n online
+  kVcpuInfo,        // arg: domid, arg2: vCPU -> values: cpu_time ns lo, hi; rc -ESRCH: none
 };
 
 struct SimRequest {
@@ -55,6 +56,7 @@ struct SimDomainEntry {
   uint32_t running_vcpus = 0;
   uint32_t blocked = 0;  // 1 when every vCPU is blocked
   uint64_t cpu_time_ns = 0;
+  uint64_t instance = 0;  // changes when the id is reused: the shim puts it in the handle
   char name[kSimDomainNameBytes] = {};
 };
 

@@ -122,6 +122,10 @@ class SimulatedHost {
   // ---------------------------------------------------------------------------------------
   Truth TruthSnapshot() const;
   std::vector<DomainInfo> Domains() const;  // like xc_domain_getinfolist + xenstore names
+  // Domains() and the newest TSC reached, read at one instant (0: the workload cannot tell).
+  std::vector<DomainInfo> Domains(uint64_t& tsc_now) const;
+  // One vCPU's running time so far, as xc_vcpu_getinfo reads it; false: no such live vCPU.
+  bool VcpuCpuTime(uint16_t domid, uint32_t vcpu, uint64_t& ns) const;
   // Runs `fn(log)` under the host's lock; `log` is null unless keep_produced_log.
   template <typename Fn>
   void WithProducedLog(Fn&& fn) const {

@@ -4,7 +4,8 @@
 # simulator produced, in order per CPU, none missing and none extra (xenbake-sim check), and its
 # socket API names the domains with the names xenstore (the shim) gives them. The host has a third
 # CPU that comes online only after the daemon enabled tracing (so it has no trace buffer, as on
-# Xen): the daemon must warn that it is not traced (xc_getcpuinfo through the shim).
+# Xen): the daemon must warn that it is not traced (xc_getcpuinfo through the shim). The daemon
+# reads every vCPU's cpu_time through the shim's xc_vcpu_getinfo and reconciles with it.
 #   shim_run.sh XENBAKED XENBAKE_SIM LIBXENBAKE_SHIM
 set -eu
 xenbaked=$1 sim=$2 shim=$3
@@ -60,12 +61,22 @@ while time.monotonic() < deadline and alive():
         answer = json.loads(line)
         names = {d["domid"]: d["name"] for d in answer.get("data", [])}
         if names.get(0) == "Domain-0" and names.get(1) == "guest-1":
-            print(json.dumps(names))
-            sys.exit(0)
+            # Then the reconciliation: every vCPU's cpu_time read through the shim's
+            # xc_vcpu_getinfo (4 domains x 2 vCPUs), and periods compared.
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            s.sendall(b'{"cmd":"health"}\n')
+            health = json.loads(s.makefile().readline())
+            s.close()
+            rec = health.get("data", {}).get("reconcile") or {}
+            if rec.get("reads", 0) >= 2 and rec.get("vcpus_read") == 8 and rec["host"]["vcpus"] > 0:
+                print(json.dumps({"names": names, "reconcile_host": rec["host"]}))
+                sys.exit(0)
     except (OSError, ValueError):
         pass
     time.sleep(0.05)  # polling an external process; not a timing assertion
-print("no domain names from the socket API", file=sys.stderr)
+print("no domain names, or no reconciliation through the shim, from the socket API",
+      file=sys.stderr)
 sys.exit(1)
 PY
 wait "$daemon_pid" || { cat "$work/daemon.err" >&2; echo "xenbaked failed" >&2; exit 1; }
@@ -74,8 +85,8 @@ grep -q "CPU(s) 2 online without a trace buffer" "$work/daemon.err" || {
   echo "the CPU that came online without a buffer was not reported" >&2
   exit 1
 }
-[ "${names_ok:-yes}" = yes ] || { echo "domain names did not come through the shim" >&2; exit 1; }
-echo "names: $(cat "$work/names.json")"
+[ "${names_ok:-yes}" = yes ] || { echo "domain names or the reconciliation did not come through the shim" >&2; exit 1; }
+echo "names and reconciliation: $(cat "$work/names.json")"
 wait "$sim_pid"
 sim_pid=
 "$sim" check --capture "$work/capture.xt" --reference "$work/produced.xt"

@@ -187,7 +187,7 @@ TEST(AcctLogFormat, AVersionOneZeroHostRecordReadsWithTheDaemonsLossUnset) {
   std::vector<std::byte> payload = PayloadOf(host);
   payload[0] = std::byte{9};
   // erase, not resize: GCC 12 -O3 under ASan reports a false -Wstringop-overflow on the shrink.
-  payload.erase(payload.end() - 2 * 8, payload.end());
+  payload.erase(payload.end() - 5 * 8, payload.end());  // 1.1's two and 1.3's three
   Result<AcctLogContents> read = ReadAcctLog(
       BuildLog({AcctUnknownRecord{.tag = uint16_t(AcctTag::kHostInterval), .payload = payload}})
           .bytes);
@@ -203,9 +203,9 @@ TEST(AcctLogFormat, UnknownTimeIsTheDomainRecordsTwentiethCounter) {
   AcctDomainRecord d = SampleDomain(1);
   d.unknown_ns = 0x0102'0304'0506'0708;
   const std::vector<std::byte> payload = PayloadOf(d);
-  ASSERT_EQ(uint16_t(payload[0]) | uint16_t(payload[1]) << 8, 20);
+  ASSERT_EQ(uint16_t(payload[0]) | uint16_t(payload[1]) << 8, 22);
   const size_t counters_at = 2 + 2 + 4 + 4 + 4 + 8 + d.name.size();
-  ASSERT_EQ(payload.size(), counters_at + 20 * 8);
+  ASSERT_EQ(payload.size(), counters_at + 22 * 8);
   uint64_t last = 0;
   std::memcpy(&last, payload.data() + counters_at + 19 * 8, 8);
   EXPECT_EQ(last, 0x0102'0304'0506'0708u);
@@ -219,16 +219,57 @@ TEST(AcctLogFormat, AVersionOneOneDomainRecordReadsWithUnknownTimeZero) {
     d.unknown_ns = 77;  // not in a 1.1 record: cut off below
     std::vector<std::byte> payload = PayloadOf(d);
     payload[0] = std::byte{19};
-    payload.erase(payload.end() - 8, payload.end());
+    payload.erase(payload.end() - 3 * 8, payload.end());  // 1.2's one and 1.3's two
     const AcctTag tag =
         reason == AcctFinalReason::kNotFinal ? AcctTag::kDomainInterval : AcctTag::kDomainFinal;
-    Result<AcctLogContents> read = ReadAcctLog(
-        BuildLog({AcctUnknownRecord{.tag = uint16_t(tag), .payload = payload}}).bytes);
+    Result<AcctLogContents> read =
+        ReadAcctLog(BuildLog({AcctUnknownRecord{.tag = uint16_t(tag), .payload = payload}}).bytes);
     ASSERT_TRUE(read);
     ASSERT_EQ(read->records.size(), 1u);
     d.unknown_ns = 0;
     EXPECT_EQ(std::get<AcctDomainRecord>(read->records[0]), d);
   }
+}
+
+TEST(AcctLogFormat, ReconciliationTotalsAreTheDomainRecordsLastTwoCounters) {
+  AcctDomainRecord d = SampleDomain(1);
+  d.reconcile_trace_running_ns = 0x1111;
+  d.reconcile_xen_cpu_ns = 0x2222;
+  const std::vector<std::byte> payload = PayloadOf(d);
+  const size_t counters_at = 2 + 2 + 4 + 4 + 4 + 8 + d.name.size();
+  uint64_t running = 0, xen = 0;
+  std::memcpy(&running, payload.data() + counters_at + 20 * 8, 8);
+  std::memcpy(&xen, payload.data() + counters_at + 21 * 8, 8);
+  EXPECT_EQ(running, 0x1111u);
+  EXPECT_EQ(xen, 0x2222u);
+}
+
+TEST(AcctLogFormat, VersionOneTwoRecordsReadWithoutReconciliation) {
+  // A 1.2 writer wrote twenty domain counters and eleven host counters.
+  AcctDomainRecord d = SampleDomain(3);
+  d.reconcile_trace_running_ns = d.reconcile_xen_cpu_ns = 5;  // cut off below
+  std::vector<std::byte> domain = PayloadOf(d);
+  domain[0] = std::byte{20};
+  domain.erase(domain.end() - 16, domain.end());
+  AcctHostRecord host;
+  host.records = 9;
+  host.reconcile_xen_cpu_ns = host.reconcile_trace_running_ns = 4;
+  host.reconcile_unexplained_periods = 1;
+  std::vector<std::byte> host_payload = PayloadOf(host);
+  host_payload[0] = std::byte{11};
+  host_payload.erase(host_payload.end() - 24, host_payload.end());
+  Result<AcctLogContents> read = ReadAcctLog(
+      BuildLog(
+          {AcctUnknownRecord{.tag = uint16_t(AcctTag::kDomainInterval), .payload = domain},
+           AcctUnknownRecord{.tag = uint16_t(AcctTag::kHostInterval), .payload = host_payload}})
+          .bytes);
+  ASSERT_TRUE(read);
+  ASSERT_EQ(read->records.size(), 2u);
+  d.reconcile_trace_running_ns = d.reconcile_xen_cpu_ns = 0;
+  EXPECT_EQ(std::get<AcctDomainRecord>(read->records[0]), d);
+  host.reconcile_xen_cpu_ns = host.reconcile_trace_running_ns = 0;
+  host.reconcile_unexplained_periods = 0;
+  EXPECT_EQ(std::get<AcctHostRecord>(read->records[1]), host);
 }
 
 TEST(AcctLogFormat, ARunRecordOfAnUnknownPhaseIsCorrupt) {

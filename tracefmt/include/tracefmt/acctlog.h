@@ -53,8 +53,9 @@ namespace tracefmt {
 
 inline constexpr std::array<char, 8> kAcctLogMagic = {'X', 'B', 'A', 'K', 'A', 'C', 'C', 'T'};
 inline constexpr uint16_t kAcctLogMajor = 1;
-// 1.1: run records, the daemon's loss in host records; 1.2: unknown_ns in domain records
-inline constexpr uint16_t kAcctLogMinor = 2;
+// 1.1: run records, the daemon's loss in host records; 1.2: unknown_ns in domain records;
+// 1.3: the reconciliation with the hypervisor's cpu_time in domain and host records
+inline constexpr uint16_t kAcctLogMinor = 3;
 inline constexpr uint32_t kAcctFrameHeaderBytes = 12;
 inline constexpr uint32_t kAcctFrameTrailerBytes = 4;
 // A record larger than this is damage, not data (the largest real one is a few hundred bytes).
@@ -116,19 +117,37 @@ struct AcctDomainRecord {
   // Since 1.2: time the trace cannot vouch for, summed over the vCPUs (each state's true time lies
   // within [its figure, its figure + unknown_ns]). Records of older logs read 0 here.
   uint64_t unknown_ns = 0;
+  // Since 1.3: the trace's running time and the hypervisor's cpu_time over the reconciliation
+  // periods of this incarnation up to the newest reconciliation before this record (cumulative:
+  // between two records of a domain, the drift is the change in their difference). Interval
+  // records only; 0 when the daemon did not compare the domain, in final records and older logs.
+  uint64_t reconcile_trace_running_ns = 0;
+  uint64_t reconcile_xen_cpu_ns = 0;
 
   bool is_final() const { return final_reason != AcctFinalReason::kNotFinal; }
   static constexpr std::array kCounters = {
-      &AcctDomainRecord::window_start_ns, &AcctDomainRecord::window_end_ns,
-      &AcctDomainRecord::realtime_end_ns, &AcctDomainRecord::running_ns,
-      &AcctDomainRecord::runnable_ns,     &AcctDomainRecord::blocked_ns,
-      &AcctDomainRecord::offline_ns,      &AcctDomainRecord::dispatches,
-      &AcctDomainRecord::run_slices,      &AcctDomainRecord::slice_min_ns,
-      &AcctDomainRecord::slice_max_ns,    &AcctDomainRecord::slice_sum_ns,
-      &AcctDomainRecord::allocated_ns,    &AcctDomainRecord::allocations,
-      &AcctDomainRecord::wakes,           &AcctDomainRecord::blocks,
-      &AcctDomainRecord::hypercalls,      &AcctDomainRecord::io_records,
-      &AcctDomainRecord::lost_records,    &AcctDomainRecord::unknown_ns,
+      &AcctDomainRecord::window_start_ns,
+      &AcctDomainRecord::window_end_ns,
+      &AcctDomainRecord::realtime_end_ns,
+      &AcctDomainRecord::running_ns,
+      &AcctDomainRecord::runnable_ns,
+      &AcctDomainRecord::blocked_ns,
+      &AcctDomainRecord::offline_ns,
+      &AcctDomainRecord::dispatches,
+      &AcctDomainRecord::run_slices,
+      &AcctDomainRecord::slice_min_ns,
+      &AcctDomainRecord::slice_max_ns,
+      &AcctDomainRecord::slice_sum_ns,
+      &AcctDomainRecord::allocated_ns,
+      &AcctDomainRecord::allocations,
+      &AcctDomainRecord::wakes,
+      &AcctDomainRecord::blocks,
+      &AcctDomainRecord::hypercalls,
+      &AcctDomainRecord::io_records,
+      &AcctDomainRecord::lost_records,
+      &AcctDomainRecord::unknown_ns,
+      &AcctDomainRecord::reconcile_trace_running_ns,
+      &AcctDomainRecord::reconcile_xen_cpu_ns,
   };
   bool operator==(const AcctDomainRecord&) const = default;
 };
@@ -172,6 +191,12 @@ struct AcctHostRecord {
   // they are cumulative, so the newest record of a run gives the run's loss whole.
   uint64_t run_lost_records = 0;
   uint64_t run_lost_records_at_start = 0;  // of run_lost_records, lost before the daemon started
+  // Since 1.3: the host's reconciliation with the hypervisor's cpu_time since the daemon started,
+  // as of this record (0: not reconciling): running time by each clock over the compared
+  // periods, and the domain periods whose difference unknown time and read lag do not explain.
+  uint64_t reconcile_trace_running_ns = 0;
+  uint64_t reconcile_xen_cpu_ns = 0;
+  uint64_t reconcile_unexplained_periods = 0;
 
   static constexpr std::array kCounters = {
       &AcctHostRecord::window_start_ns,
@@ -185,6 +210,9 @@ struct AcctHostRecord {
       &AcctHostRecord::log_dropped_records,
       &AcctHostRecord::run_lost_records,
       &AcctHostRecord::run_lost_records_at_start,
+      &AcctHostRecord::reconcile_trace_running_ns,
+      &AcctHostRecord::reconcile_xen_cpu_ns,
+      &AcctHostRecord::reconcile_unexplained_periods,
   };
   bool operator==(const AcctHostRecord&) const = default;
 };

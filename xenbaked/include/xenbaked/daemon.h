@@ -55,6 +55,10 @@ struct DaemonOptions {
   uint64_t backstop_ms = 100;
   uint32_t budget_kib = 1024;   // per CPU per pass
   uint64_t interval_ms = 1000;  // publication interval
+  // Reading every vCPU's cpu_time from the hypervisor and comparing it with the trace
+  // (xenbaked/reconcile.h), at the first publication at least this long after the previous one;
+  // 0: never. One query per vCPU each time.
+  uint64_t reconcile_interval_ms = 1000;
   // Accounting
   std::vector<uint64_t> windows_s = {1, 10};
   uint32_t history = 10;

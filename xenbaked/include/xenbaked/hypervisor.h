@@ -2,7 +2,8 @@
 //
 // Everything the daemon needs from Xen goes through `Hypervisor`: physinfo, enabling tracing and
 // mapping every CPU's trace buffer, the event-channel fd that VIRQ_TBUF makes readable and its
-// acknowledgement, disabling tracing, and the domain list with names. Implementations:
+// acknowledgement, disabling tracing, the domain list with names, and each vCPU's running time as
+// the hypervisor counts it (for reconciliation). Implementations:
 //
 //   XenHypervisor        libxenctrl + libxenforeignmemory + libxenevtchn + libxenstore
 //                        (xenbaked/xen_hypervisor.h); runs unchanged on real Xen and under the
@@ -104,6 +105,24 @@ struct DomainInfo {
   bool shutdown = false;
 };
 
+// One vCPU's running time as the hypervisor keeps it (Xen: xc_vcpu_getinfo's cpu_time, what
+// `xl vcpu-list` prints): an oracle independent of the trace, for reconciliation.
+struct VcpuCpuTime {
+  uint32_t domid = 0;
+  uint32_t vcpu = 0;
+  // Changes when a domain id is reused by a new domain (Xen: a hash of the domain handle), so a
+  // reader can tell a fresh counter from one that went on. 0 when unknown.
+  uint64_t instance = 0;
+  uint64_t cpu_time_ns = 0;  // since the vCPU was created; resets with a new domain
+};
+
+struct VcpuCpuTimes {
+  std::vector<VcpuCpuTime> vcpus;  // by domid, then vCPU; offline vCPUs are left out
+  // The trace clock (TSC) when the last cpu_time was read, to compare it with the trace's
+  // frontier; 0 when the implementation cannot tell.
+  uint64_t read_tsc = 0;
+};
+
 class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
@@ -146,6 +165,13 @@ class Hypervisor {
   // counting them: comparing this list with the mapped rings is how the daemon makes that loss
   // visible.
   virtual tracefmt::Result<std::vector<uint32_t>> OnlineCpus() = 0;
+
+  // Every online vCPU's running time as the hypervisor counts it: one domain listing and one
+  // query per vCPU (Xen: XEN_DOMCTL_getvcpuinfo). kUnsupported when the implementation has no
+  // such clock (the default): the daemon then does not reconcile.
+  virtual tracefmt::Result<VcpuCpuTimes> ReadVcpuCpuTimes() {
+    return tracefmt::MakeError(tracefmt::ErrorCode::kUnsupported, "no per-vCPU cpu_time");
+  }
 };
 
 }  // namespace xenbaked

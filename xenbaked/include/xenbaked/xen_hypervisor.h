@@ -40,6 +40,10 @@ class XenHypervisor final : public Hypervisor {
   tracefmt::Status SetCpuMask(const std::vector<uint32_t>& cpus) override;
   tracefmt::Result<std::vector<DomainInfo>> ListDomains() override;
   tracefmt::Result<std::vector<uint32_t>> OnlineCpus() override;
+  // xc_domain_getinfolist, then xc_vcpu_getinfo for each vCPU up to max_vcpu_id; the instance is
+  // a hash of the domain handle; read_tsc is the TSC after the last query (x86 dom0, whose TSC
+  // is Xen's; 0 under the libxen shim, whose simulator has a clock of its own).
+  tracefmt::Result<VcpuCpuTimes> ReadVcpuCpuTimes() override;
 
   struct Handles;  // the libxen handles and mappings (defined with Xen's headers)
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 
 namespace xenbaked::publish {
@@ -63,8 +64,17 @@ AcctCpuRecord CpuRecord(const CpuTotals& c) {
 std::vector<AcctRecord> IntervalRecords(const Window& window, uint64_t realtime_ns,
                                         const DomainNames& names,
                                         const AccountingLogStats& log_stats,
-                                        const DaemonHealth& health) {
+                                        const DaemonHealth& health,
+                                        const ReconcileReport* reconcile) {
   const AccountingSnapshot& delta = window.delta;
+  // The newest reconciliation's totals by domain (its list is by domid), for live incarnations.
+  auto reconciled = [&](const DomainTotals& d) -> const DomainReconcile* {
+    if (reconcile == nullptr || d.destroyed) return nullptr;
+    const std::vector<DomainReconcile>& list = reconcile->domains;
+    auto it = std::lower_bound(list.begin(), list.end(), d.domid,
+                               [](const DomainReconcile& r, uint32_t id) { return r.domid < id; });
+    return it != list.end() && it->domid == d.domid && it->instance == d.instance ? &*it : nullptr;
+  };
   std::vector<AcctRecord> out;
   out.reserve(delta.domains.size() + delta.cpus.size() + 1);
   uint64_t live = 0;
@@ -74,6 +84,10 @@ std::vector<AcctRecord> IntervalRecords(const Window& window, uint64_t realtime_
     r.window_start_ns = std::max(window.start_ns, d.first_seen_ns);
     r.window_end_ns = window.end_ns;
     r.realtime_end_ns = realtime_ns;
+    if (const DomainReconcile* rec = reconciled(d)) {
+      r.reconcile_trace_running_ns = rec->trace_running_total_ns;
+      r.reconcile_xen_cpu_ns = rec->xen_cpu_total_ns;
+    }
     out.emplace_back(std::move(r));
   }
   for (const CpuTotals& c : delta.cpus) {
@@ -95,6 +109,11 @@ std::vector<AcctRecord> IntervalRecords(const Window& window, uint64_t realtime_
   host.log_dropped_records = log_stats.dropped_records;
   host.run_lost_records = health.lost_records;
   host.run_lost_records_at_start = health.lost_records_at_start;
+  if (reconcile != nullptr) {
+    host.reconcile_trace_running_ns = reconcile->host.trace_running_total_ns;
+    host.reconcile_xen_cpu_ns = reconcile->host.xen_cpu_total_ns;
+    host.reconcile_unexplained_periods = reconcile->unexplained_periods;
+  }
   out.emplace_back(host);
   return out;
 }

@@ -148,4 +148,43 @@ json HealthJson(const DaemonHealth& h) {
           {"cpus", std::move(cpus)}};
 }
 
+json DomainReconcileJson(const DomainReconcile& d) {
+  return {{"vcpus", d.vcpus},
+          {"trace_running_ns", d.trace_running_ns},
+          {"xen_cpu_ns", d.xen_cpu_ns},
+          {"error_ns", d.error_ns()},
+          {"unknown_ns", d.unknown_ns},
+          {"lag_before_ns", d.lag_before_ns},
+          {"lag_after_ns", d.lag_after_ns},
+          {"bound_below_ns", d.bound_below_ns()},
+          {"bound_above_ns", d.bound_above_ns()},
+          {"explained", d.explained()},
+          {"trace_running_total_ns", d.trace_running_total_ns},
+          {"xen_cpu_total_ns", d.xen_cpu_total_ns},
+          {"unknown_total_ns", d.unknown_total_ns},
+          {"unexplained_periods", d.unexplained_periods}};
+}
+
+json ReconcileJson(const std::optional<ReconcileReport>& r) {
+  if (!r) return nullptr;
+  json domains = json::array();
+  for (const DomainReconcile& d : r->domains) {
+    json one = DomainReconcileJson(d);
+    one["domid"] = d.domid;
+    one["instance"] = d.instance;
+    domains.push_back(std::move(one));
+  }
+  return {{"reads", r->reads},
+          {"period_ns", r->period_ns},
+          {"read_ns", r->read_ns},
+          {"vcpus_read", r->vcpus_read},
+          {"read_tsc_known", r->read_tsc_known},
+          {"resets", r->resets},
+          {"vcpus_appeared", r->vcpus_appeared},
+          {"vcpus_vanished", r->vcpus_vanished},
+          {"unexplained_periods", r->unexplained_periods},
+          {"host", DomainReconcileJson(r->host)},
+          {"domains", std::move(domains)}};
+}
+
 }  // namespace xenbaked::publish::api

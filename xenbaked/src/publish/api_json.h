@@ -15,5 +15,9 @@ nlohmann::json DomainJson(const DomainTotals& d, const DomainNames& names,
                           const std::vector<const Window*>& latest, bool vcpus);
 nlohmann::json WindowJson(const Window& w, const DomainNames& names);
 nlohmann::json HealthJson(const DaemonHealth& h);
+// One domain's (or the host's) reconciliation with the hypervisor's cpu_time.
+nlohmann::json DomainReconcileJson(const DomainReconcile& d);
+// The whole report: counts, the host's figures and each domain's; null when not reconciling.
+nlohmann::json ReconcileJson(const std::optional<ReconcileReport>& r);
 
 }  // namespace xenbaked::publish::api

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <exception>
 #include <limits>
 #include <optional>
@@ -64,10 +65,28 @@ std::optional<uint64_t> UnsignedField(const json& req, const char* field, uint64
   return value;
 }
 
+json HealthWithReconcile(const ApiFrame& f) {
+  json out = api::HealthJson(f.health);
+  out["reconcile"] = api::ReconcileJson(f.reconcile);
+  return out;
+}
+
+// The domain's figures against the hypervisor's in the last reconciliation, when it was compared.
+void AddReconcile(const ApiFrame& f, const DomainTotals& d, json& out) {
+  if (!f.reconcile || d.destroyed) return;
+  const std::vector<DomainReconcile>& list = f.reconcile->domains;  // by domid
+  auto it = std::lower_bound(list.begin(), list.end(), d.domid,
+                             [](const DomainReconcile& r, uint32_t id) { return r.domid < id; });
+  if (it != list.end() && it->domid == d.domid && it->instance == d.instance)
+    out["reconcile"] = api::DomainReconcileJson(*it);
+}
+
 json AllDomains(const ApiFrame& f, const std::vector<const Window*>& latest) {
   json list = json::array();
   for (const DomainTotals& d : f.totals.domains) {
-    list.push_back(api::DomainJson(d, f.names, latest, /*vcpus=*/false));
+    json one = api::DomainJson(d, f.names, latest, /*vcpus=*/false);
+    AddReconcile(f, d, one);
+    list.push_back(std::move(one));
   }
   return list;
 }
@@ -123,7 +142,9 @@ json Dispatch(const json& req, const std::string& cmd, const ApiFrame* f, ApiAct
   if (cmd == "domain") {
     for (const DomainTotals& d : f->totals.domains) {
       if (d.domid == *domid && !d.destroyed) {
-        return Ok(*f, cmd, api::DomainJson(d, f->names, LatestPointers(*f), /*vcpus=*/true));
+        json one = api::DomainJson(d, f->names, LatestPointers(*f), /*vcpus=*/true);
+        AddReconcile(*f, d, one);
+        return Ok(*f, cmd, std::move(one));
       }
     }
     return ErrorJson(fmt::format("no domain {}", *domid));
@@ -134,7 +155,7 @@ json Dispatch(const json& req, const std::string& cmd, const ApiFrame* f, ApiAct
     return Ok(*f, cmd, std::move(list));
   }
   if (cmd == "history") return Ok(*f, cmd, History(*f, length));
-  return Ok(*f, cmd, api::HealthJson(f->health));  // "health", the last known command
+  return Ok(*f, cmd, HealthWithReconcile(*f));  // "health", the last known command
 }
 
 bool ValidTag(const json& tag) {
@@ -186,6 +207,7 @@ std::shared_ptr<const ApiFrame> MakeApiFrame(const PublishView& view, uint64_t s
   }
   frame->health = view.health;
   frame->names = view.names;
+  if (view.reconcile != nullptr) frame->reconcile = *view.reconcile;
   return frame;
 }
 
@@ -210,7 +232,7 @@ std::string UpdateLine(const ApiFrame& f) {
                 {{"at_ns", f.totals.at_ns},
                  {"domains", AllDomains(f, LatestPointers(f))},
                  {"cpus", std::move(cpus)},
-                 {"health", api::HealthJson(f.health)}}}});
+                 {"health", HealthWithReconcile(f)}}}});
 }
 
 std::string ErrorLine(std::string_view what) {

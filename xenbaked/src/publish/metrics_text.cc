@@ -149,6 +149,65 @@ void DaemonFamilies(const PublishView& view, Exposition& out) {
   out.Sample("xenbaked_irq_to_drain_max_seconds", "", double(h.irq_to_drain_max_ns) / kNsPerSecond);
 }
 
+// The trace against Xen's cpu_time (xenbaked/reconcile.h). A counter pair per domain, over the
+// same compared periods, rather than only a gauge of the difference: a scrape sees a period's
+// difference only if it lands between two reconciliations, while increase() over the pair gives
+// the drift over any range an operator picks, and the lag at either end stays bounded however
+// long the range. The gauge of the last period is there for alerts on one bad period.
+void ReconcileFamilies(const PublishView& view, Exposition& out) {
+  if (view.reconcile == nullptr) return;
+  const ReconcileReport& r = *view.reconcile;
+  std::vector<std::string> labels;
+  labels.reserve(r.domains.size());
+  for (const DomainReconcile& d : r.domains)
+    labels.push_back(fmt::format("domid=\"{}\",name=\"{}\"", d.domid,
+                                 EscapeLabelValue(DomainName(view.names, d.domid))));
+  struct Family {
+    std::string_view domain_name;
+    std::string_view host_name;
+    std::string_view type;
+    std::string_view help;
+    double (*value)(const DomainReconcile&);
+  };
+  static constexpr Family kFamilies[] = {
+      {"xenbaked_domain_reconcile_trace_running_seconds_total",
+       "xenbaked_reconcile_trace_running_seconds_total", "counter",
+       "Running time of the trace over the periods compared with the hypervisor's cpu_time "
+       "(restarts with a new incarnation of the domain id).",
+       [](const DomainReconcile& d) { return double(d.trace_running_total_ns) / kNsPerSecond; }},
+      {"xenbaked_domain_reconcile_xen_cpu_seconds_total",
+       "xenbaked_reconcile_xen_cpu_seconds_total", "counter",
+       "The hypervisor's own cpu_time over the same periods: the drift from the trace is the "
+       "difference of the two counters' increases.",
+       [](const DomainReconcile& d) { return double(d.xen_cpu_total_ns) / kNsPerSecond; }},
+      {"xenbaked_domain_reconcile_unknown_seconds_total",
+       "xenbaked_reconcile_unknown_seconds_total", "counter",
+       "Unknown time over the same periods: how much of a shortfall loss explains.",
+       [](const DomainReconcile& d) { return double(d.unknown_total_ns) / kNsPerSecond; }},
+      {"xenbaked_domain_reconcile_error_seconds", "xenbaked_reconcile_error_seconds", "gauge",
+       "The hypervisor's cpu_time minus the trace's running time over the last reconciliation "
+       "period (positive: the trace shows less).",
+       [](const DomainReconcile& d) { return double(d.error_ns()) / kNsPerSecond; }},
+      {"xenbaked_domain_reconcile_unexplained_periods_total",
+       "xenbaked_reconcile_unexplained_periods_total", "counter",
+       "Reconciliation periods whose difference neither unknown time nor the read lag explains.",
+       [](const DomainReconcile& d) { return double(d.unexplained_periods); }},
+  };
+  for (const Family& f : kFamilies) {
+    out.Family(f.domain_name, f.type, f.help);
+    for (size_t i = 0; i < r.domains.size(); ++i)
+      out.Sample(f.domain_name, labels[i], f.value(r.domains[i]));
+    out.Family(f.host_name, f.type, f.help);
+    out.Sample(f.host_name, "", f.value(r.host));
+  }
+  out.Family("xenbaked_reconcile_read_seconds", "gauge",
+             "How long the last read of every vCPU's cpu_time took (one query per vCPU).");
+  out.Sample("xenbaked_reconcile_read_seconds", "", double(r.read_ns) / kNsPerSecond);
+  out.Family("xenbaked_reconcile_resets_total", "counter",
+             "vCPU baselines restarted because a domain id was reused (the counter went back).");
+  out.Sample("xenbaked_reconcile_resets_total", "", double(r.resets));
+}
+
 }  // namespace
 
 std::string EscapeLabelValue(std::string_view value) {
@@ -173,6 +232,7 @@ std::string RenderMetrics(const PublishView& view) {
   DaemonFamilies(view, out);
   DomainFamilies(view, out);
   CpuFamilies(view, out);
+  ReconcileFamilies(view, out);
   return out.Take();
 }
 

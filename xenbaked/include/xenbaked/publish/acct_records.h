@@ -33,7 +33,8 @@ namespace xenbaked::publish {
 std::vector<tracefmt::AcctRecord> IntervalRecords(const Window& window, uint64_t realtime_ns,
                                                   const DomainNames& names,
                                                   const AccountingLogStats& log_stats,
-                                                  const DaemonHealth& health = {});
+                                                  const DaemonHealth& health = {},
+                                                  const ReconcileReport* reconcile = nullptr);
 // This run's identity: a random id, its start on the wall clock, the process id.
 tracefmt::AcctRunRecord RunStartRecord(uint64_t start_realtime_ns);
 // The run's end, with the daemon's final figures (after the last drain).

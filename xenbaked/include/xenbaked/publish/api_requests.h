@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,7 @@ struct ApiFrame {
   std::vector<std::deque<Window>> history;  // every kept window, only when asked for
   DaemonHealth health;
   DomainNames names;
+  std::optional<ReconcileReport> reconcile;  // when the daemon reconciles with the hypervisor
 };
 
 std::shared_ptr<const ApiFrame> MakeApiFrame(const PublishView& view, uint64_t seq,

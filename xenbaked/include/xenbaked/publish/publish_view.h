@@ -20,6 +20,7 @@
 
 #include "xenbaked/accounting.h"
 #include "xenbaked/health.h"
+#include "xenbaked/reconcile.h"
 #include "xenbaked/windows.h"
 
 namespace xenbaked::publish {
@@ -36,6 +37,9 @@ struct PublishView {
   uint64_t monotonic_ns = 0;  // CLOCK_MONOTONIC at publication (heartbeat)
   uint64_t realtime_ns = 0;   // CLOCK_REALTIME at publication
   uint64_t period_ns = 0;     // how often the daemon publishes
+  // The trace against the hypervisor's cpu_time (xenbaked/reconcile.h); null when the daemon does
+  // not reconcile (disabled, or a hypervisor without the clock).
+  const ReconcileReport* reconcile = nullptr;
 };
 
 // The additive per-domain counters, the same set in totals and in windows.
