@@ -50,7 +50,8 @@ struct Host {
     config.workload.domains = kDomains;
     config.workload.vcpus_per_domain = kVcpus;
     config.workload.seed = 5;
-    host = std::move(*simulator::SimulatedHost::Create(config));
+    auto created = simulator::SimulatedHost::Create(config);
+    host = std::move(*created);
     hv = std::make_unique<SimulatedHypervisor>(*host);
     boost::asio::io_context io;
     ManualScheduler scheduler;

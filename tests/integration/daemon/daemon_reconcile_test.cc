@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "sim_host_util.h"
 #include "simulator/simulated_host.h"
 #include "xenbaked/daemon.h"
 #include "xenbaked/simulated_hypervisor.h"
@@ -54,25 +55,14 @@ DaemonRun RunDaemon(const simulator::HostConfig& config, DaemonOptions options, 
   daemon.AddPublisher(std::make_unique<ReconcileRecorder>(run.reports));
   EXPECT_TRUE(daemon.Start());
   for (uint64_t t = 0; t < seconds * 1'000'000'000; t += kStepNs) {
-    (*host)->Advance(kStepNs);
-    scheduler.Advance(kStepNs);
-    io.restart();
-    io.poll();
+    simtest::Step(**host, scheduler, io, kStepNs);
   }
   daemon.Stop();
   run.health = daemon.loop().health();
   return run;
 }
 
-simulator::HostConfig Config(uint32_t cpus, uint32_t domains, uint32_t vcpus) {
-  simulator::HostConfig c;
-  c.workload.cpu_ids.clear();
-  for (uint32_t i = 0; i < cpus; ++i) c.workload.cpu_ids.push_back(i);
-  c.workload.domains = domains;
-  c.workload.vcpus_per_domain = vcpus;
-  c.workload.seed = 7;
-  return c;
-}
+using simtest::SimConfig;
 
 // On a clean run every period is explained, and over the whole run the trace and Xen agree to
 // within the lag at its two ends: at most one credit2 slice (10 ms) plus one simulation step
@@ -82,7 +72,7 @@ TEST(DaemonReconcile, ACleanRunAgreesWithXensCpuTimeWithinTheReadLag) {
   options.pages_per_cpu = 32;
   options.interval_ms = 100;
   options.reconcile_interval_ms = 500;
-  const DaemonRun run = RunDaemon(Config(4, 8, 2), options, 10);
+  const DaemonRun run = RunDaemon(SimConfig(4, 8, 2), options, 10);
   ASSERT_EQ(run.health.lost_records, 0u);
   ASSERT_GE(run.reports.size(), 18u);  // one read each 500 ms, and the final one
   const ReconcileReport& last = run.reports.back();
@@ -113,7 +103,7 @@ TEST(DaemonReconcile, ACleanRunAgreesWithXensCpuTimeWithinTheReadLag) {
 // (one tick counter for the host), so each vCPU running across a burst shows up to that much
 // more in the trace than in the truth.
 TEST(DaemonReconcile, UnderLossXensCpuTimeLiesWithinRunningPlusUnknown) {
-  simulator::HostConfig c = Config(2, 4, 2);
+  simulator::HostConfig c = SimConfig(2, 4, 2);
   c.workload.burst_interval_ns = 50 * kMs;
   c.workload.burst_records = 20000;
   DaemonOptions options;
@@ -150,7 +140,7 @@ TEST(DaemonReconcile, ZeroIntervalDisablesIt) {
   DaemonOptions options;
   options.interval_ms = 100;
   options.reconcile_interval_ms = 0;
-  const DaemonRun run = RunDaemon(Config(2, 2, 1), options, 1);
+  const DaemonRun run = RunDaemon(SimConfig(2, 2, 1), options, 1);
   EXPECT_TRUE(run.reports.empty());
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 
+#include "sim_host_util.h"
 #include "simulator/simulated_host.h"
 #include "xenbaked/accounting.h"
 #include "xenbaked/drain_loop.h"
@@ -72,10 +73,7 @@ DaemonRun RunDaemon(simulator::HostConfig config, uint32_t pages, uint64_t secon
   setup.pages_per_cpu = pages;
   EXPECT_TRUE(loop.Start(setup, *hv.GetPhysInfo()).ok());
   for (uint64_t t = 0; t < seconds * 1'000'000'000; t += kStepNs) {
-    run.host->Advance(kStepNs);
-    scheduler.Advance(kStepNs);
-    io.restart();
-    io.poll();
+    simtest::Step(*run.host, scheduler, io, kStepNs);
     if (every_second && (t + kStepNs) % 1'000'000'000 == 0) {
       loop.DrainNow();  // every CPU drained empty: the watermark reaches the newest record
       every_second((t + kStepNs) / 1'000'000'000, *run.host, engine);
@@ -89,18 +87,10 @@ DaemonRun RunDaemon(simulator::HostConfig config, uint32_t pages, uint64_t secon
   return run;
 }
 
-simulator::HostConfig Config(uint32_t cpus, uint32_t domains, uint32_t vcpus) {
-  simulator::HostConfig c;
-  c.workload.cpu_ids.clear();
-  for (uint32_t i = 0; i < cpus; ++i) c.workload.cpu_ids.push_back(i);
-  c.workload.domains = domains;
-  c.workload.vcpus_per_domain = vcpus;
-  c.workload.seed = 7;
-  return c;
-}
+using simtest::SimConfig;
 
 TEST(DaemonAgainstSimulator, EveryRecordDrainedInOrderAndNoneLost) {
-  DaemonRun run = RunDaemon(Config(4, 8, 2), 4, 5);
+  DaemonRun run = RunDaemon(SimConfig(4, 8, 2), 4, 5);
   EXPECT_TRUE(run.ordered);
   EXPECT_EQ(run.health.late_records, 0u);
   EXPECT_EQ(run.health.anomalies, 0u);
@@ -122,7 +112,7 @@ TEST(DaemonAgainstSimulator, PerDomainTimesMatchTheTruthOverA10sWindow) {
   simulator::Truth t1, t2;
   AccountingSnapshot s1, s2;
   RunDaemon(
-      Config(4, 8, 2), 32, 12, 100'000'000,
+      SimConfig(4, 8, 2), 32, 12, 100'000'000,
       [&](uint64_t second, const simulator::SimulatedHost& host, const AccountingEngine& engine) {
         if (second == 2) {
           t1 = host.TruthSnapshot();
@@ -163,7 +153,7 @@ TEST(DaemonAgainstSimulator, PerDomainTimesMatchTheTruthOverA10sWindow) {
 }
 
 TEST(DaemonAgainstSimulator, UnderOverloadReportedLostEqualsTheSimulatorsDrops) {
-  simulator::HostConfig c = Config(2, 4, 2);
+  simulator::HostConfig c = SimConfig(2, 4, 2);
   c.workload.burst_interval_ns = 50'000'000;
   c.workload.burst_records = 20000;
   // Small buffers and a slow backstop: bursts overflow them.

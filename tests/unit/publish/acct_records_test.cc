@@ -74,6 +74,42 @@ TEST(AcctRecords, TheHostRecordCarriesTheDaemonsLossBeforeStartAndDuringTheRun) 
   EXPECT_EQ(h.run_lost_records_at_start, 227'404u);
 }
 
+// Interval records carry the newest reconciliation's totals of the same incarnation, 0 for a
+// domain not compared; the host record the host's.
+TEST(AcctRecords, IntervalRecordsCarryTheNewestReconciliation) {
+  testing::FakeHost host;
+  host.Advance(1);
+  host.Advance(2);
+  const Window& window = host.history.windows(0).back();
+  ReconcileReport r;
+  for (const DomainTotals& d : window.delta.domains) {
+    if (d.domid != 1) continue;
+    DomainReconcile& rec = r.domains.emplace_back();
+    rec.domid = 1;
+    rec.instance = d.instance;
+    rec.trace_running_total_ns = 5;
+    rec.xen_cpu_total_ns = 7;
+  }
+  ASSERT_EQ(r.domains.size(), 1u);
+  r.host.trace_running_total_ns = 50;
+  r.host.xen_cpu_total_ns = 70;
+  r.unexplained_periods = 2;
+  auto records = IntervalRecords(window, 99, host.names, {}, {}, &r);
+  size_t domains = 0;
+  for (const tracefmt::AcctRecord& rec : records) {
+    const auto* d = std::get_if<AcctDomainRecord>(&rec);
+    if (d == nullptr) continue;
+    ++domains;
+    EXPECT_EQ(d->reconcile_trace_running_ns, d->domid == 1 ? 5u : 0u) << d->domid;
+    EXPECT_EQ(d->reconcile_xen_cpu_ns, d->domid == 1 ? 7u : 0u) << d->domid;
+  }
+  EXPECT_EQ(domains, 3u);
+  const auto& h = std::get<AcctHostRecord>(records.back());
+  EXPECT_EQ(h.reconcile_trace_running_ns, 50u);
+  EXPECT_EQ(h.reconcile_xen_cpu_ns, 70u);
+  EXPECT_EQ(h.reconcile_unexplained_periods, 2u);
+}
+
 TEST(AcctRecords, ARunEndsWithTheDaemonsFinalFigures) {
   const tracefmt::AcctRunRecord start = RunStartRecord(1'000);
   EXPECT_EQ(start.phase, tracefmt::AcctRunPhase::kStart);

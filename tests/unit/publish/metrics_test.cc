@@ -56,6 +56,47 @@ Parsed ParseExposition(const std::string& text) {
   return p;
 }
 
+TEST(Metrics, ReconciliationIsACounterPairPerDomainAndForTheHost) {
+  FakeHost host;
+  host.Advance(1);
+  ReconcileReport r;
+  r.reads = 3;
+  r.read_ns = 2'000'000;
+  r.resets = 1;
+  DomainReconcile& d = r.domains.emplace_back();
+  d.domid = 1;
+  d.vcpus = 2;
+  d.trace_running_ns = 400'000'000;
+  d.xen_cpu_ns = 410'000'000;
+  d.trace_running_total_ns = 2'000'000'000;
+  d.xen_cpu_total_ns = 2'010'000'000;
+  d.unexplained_periods = 1;
+  r.host = d;
+  r.host.domid = 0;
+  PublishView view = host.View(1);
+  view.reconcile = &r;
+  const std::string text = RenderMetrics(view);
+  Parsed p = ParseExposition(text);
+  EXPECT_TRUE(p.problems.empty()) << p.problems.front();
+  EXPECT_EQ(p.type["xenbaked_domain_reconcile_xen_cpu_seconds_total"], "counter");
+  EXPECT_EQ(p.type["xenbaked_domain_reconcile_error_seconds"], "gauge");
+  EXPECT_DOUBLE_EQ(
+      p.samples[R"(xenbaked_domain_reconcile_xen_cpu_seconds_total{domid="1",name="guest1"})"],
+      2.01);
+  EXPECT_DOUBLE_EQ(
+      p.samples
+          [R"(xenbaked_domain_reconcile_trace_running_seconds_total{domid="1",name="guest1"})"],
+      2.0);
+  EXPECT_DOUBLE_EQ(p.samples[R"(xenbaked_domain_reconcile_error_seconds{domid="1",name="guest1"})"],
+                   0.01);
+  EXPECT_DOUBLE_EQ(p.samples["xenbaked_reconcile_xen_cpu_seconds_total"], 2.01);
+  EXPECT_DOUBLE_EQ(p.samples["xenbaked_reconcile_unexplained_periods_total"], 1);
+  EXPECT_DOUBLE_EQ(p.samples["xenbaked_reconcile_read_seconds"], 0.002);
+  EXPECT_DOUBLE_EQ(p.samples["xenbaked_reconcile_resets_total"], 1);
+  // A daemon that does not reconcile publishes none of it.
+  EXPECT_EQ(RenderMetrics(host.View(1)).find("reconcile"), std::string::npos);
+}
+
 TEST(Metrics, RendersFamiliesWithHelpTypeAndBaseUnits) {
   FakeHost host;
   host.Advance(1);
