@@ -285,7 +285,8 @@ void Daemon::Impl::Publish(bool final) {
     const Window* w = history->length_count() > 0 && !history->windows(0).empty()
                           ? &history->windows(0).back()
                           : nullptr;
-    const std::string table = RenderLiveTable(w, totals, health, names, 20);
+    const std::string table =
+        RenderLiveTable(w, totals, health, names, 20, reconciler ? &reconciler->report() : nullptr);
     std::fputs("\033[H\033[J", live_out);  // redraw in place
     std::fputs(table.c_str(), live_out);
     std::fflush(live_out);
@@ -372,8 +373,8 @@ std::string SafeName(const std::string& raw, uint32_t domid) {
 
 std::string RenderLiveTable(const Window* window, const AccountingSnapshot& totals,
                             const DaemonHealth& health,
-                            const std::unordered_map<uint32_t, std::string>& names,
-                            size_t max_rows) {
+                            const std::unordered_map<uint32_t, std::string>& names, size_t max_rows,
+                            const ReconcileReport* reconcile) {
   std::string out = fmt::format(
       "xenbaked {} [{}]  records {}  lost {}  wakes irq/timer {}/{}  drain max {:.1f} us  "
       "anomalies {}\n",
@@ -383,6 +384,15 @@ std::string RenderLiveTable(const Window* window, const AccountingSnapshot& tota
   if (!health.untraced_cpus.empty())
     out += fmt::format("WARNING: CPU(s) {} online without a trace buffer: not accounted\n",
                        fmt::join(health.untraced_cpus, ","));
+  if (reconcile != nullptr && reconcile->host.vcpus > 0) {
+    const DomainReconcile& h = reconcile->host;
+    out += fmt::format(
+        "vs Xen's cpu_time: {:+.3f} ms over {:.1f} s on {} vCPUs (explained within -{:.3f}/+{:.3f} "
+        "ms), {} unexplained period(s)\n",
+        static_cast<double>(h.error_ns()) / 1e6, static_cast<double>(reconcile->period_ns) / 1e9,
+        h.vcpus, static_cast<double>(h.bound_below_ns()) / 1e6,
+        static_cast<double>(h.bound_above_ns()) / 1e6, reconcile->unexplained_periods);
+  }
   if (window == nullptr || window->end_ns <= window->start_ns) {
     out += fmt::format("(first window not closed yet; {} domains seen)\n", totals.domains.size());
     return out;

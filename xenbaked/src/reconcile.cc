@@ -61,6 +61,12 @@ class Frontier {
 
 }  // namespace
 
+const DomainReconcile* ReconcileReport::Find(uint32_t domid, uint64_t instance) const {
+  auto it = std::lower_bound(domains.begin(), domains.end(), domid,
+                             [](const DomainReconcile& d, uint32_t id) { return d.domid < id; });
+  return it != domains.end() && it->domid == domid && it->instance == instance ? &*it : nullptr;
+}
+
 Reconciler::Reconciler(ReconcileConfig config) : config_(config) {}
 
 const ReconcileReport& Reconciler::Update(const AccountingSnapshot& snap, const VcpuCpuTimes& xen,

@@ -136,6 +136,20 @@ TEST(DaemonReconcile, UnderLossXensCpuTimeLiesWithinRunningPlusUnknown) {
   EXPECT_GT(unknown, 0u) << "the loss must have hidden some running time";
 }
 
+TEST(DaemonReconcile, TheLiveTableShowsTheHostsLastPeriod) {
+  ReconcileReport r;
+  r.period_ns = 1'000'000'000;
+  r.host.vcpus = 8;
+  r.host.trace_running_ns = 3'990'000'000;
+  r.host.xen_cpu_ns = 4'000'000'000;
+  r.unexplained_periods = 1;
+  const std::string table = RenderLiveTable(nullptr, {}, {}, {}, 10, &r);
+  EXPECT_NE(table.find("vs Xen's cpu_time: +10.000 ms over 1.0 s on 8 vCPUs"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("1 unexplained period(s)"), std::string::npos) << table;
+  EXPECT_EQ(RenderLiveTable(nullptr, {}, {}, {}, 10).find("cpu_time"), std::string::npos);
+}
+
 TEST(DaemonReconcile, ZeroIntervalDisablesIt) {
   DaemonOptions options;
   options.interval_ms = 100;

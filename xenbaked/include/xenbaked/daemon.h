@@ -24,6 +24,7 @@
 #include "xenbaked/hypervisor.h"
 #include "xenbaked/log.h"
 #include "xenbaked/publisher.h"
+#include "xenbaked/reconcile.h"
 #include "xenbaked/scheduler.h"
 #include "xenbaked/windows.h"
 
@@ -119,11 +120,12 @@ class Daemon {
   std::unique_ptr<Impl> impl_;
 };
 
-// Renders the live table: one line per domain with CPU%, wait%, blocked%, dispatches/s, lost.
+// Renders the live table: one line per domain with CPU%, wait%, blocked%, dispatches/s, lost;
+// with `reconcile`, a line with the host's last reconciliation against Xen's cpu_time.
 std::string RenderLiveTable(const Window* window, const AccountingSnapshot& totals,
                             const DaemonHealth& health,
-                            const std::unordered_map<uint32_t, std::string>& names,
-                            size_t max_rows);
+                            const std::unordered_map<uint32_t, std::string>& names, size_t max_rows,
+                            const ReconcileReport* reconcile = nullptr);
 
 // The whole program: options, backend choice, run; returns the exit code.
 int Main(int argc, char** argv);

@@ -102,6 +102,9 @@ struct ReconcileReport {
   uint64_t unexplained_periods = 0;      // domain periods outside their bound
   DomainReconcile host;                  // sums over the domains below (domid 0, instance 0)
   std::vector<DomainReconcile> domains;  // domains with a vCPU compared this period, by domid
+
+  // The figures of that incarnation of `domid`, or null when it was not compared this period.
+  const DomainReconcile* Find(uint32_t domid, uint64_t instance) const;
 };
 
 class Reconciler {

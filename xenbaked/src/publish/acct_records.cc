@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <random>
 
 namespace xenbaked::publish {
@@ -67,13 +66,9 @@ std::vector<AcctRecord> IntervalRecords(const Window& window, uint64_t realtime_
                                         const DaemonHealth& health,
                                         const ReconcileReport* reconcile) {
   const AccountingSnapshot& delta = window.delta;
-  // The newest reconciliation's totals by domain (its list is by domid), for live incarnations.
+  // The newest reconciliation's totals of each live incarnation.
   auto reconciled = [&](const DomainTotals& d) -> const DomainReconcile* {
-    if (reconcile == nullptr || d.destroyed) return nullptr;
-    const std::vector<DomainReconcile>& list = reconcile->domains;
-    auto it = std::lower_bound(list.begin(), list.end(), d.domid,
-                               [](const DomainReconcile& r, uint32_t id) { return r.domid < id; });
-    return it != list.end() && it->domid == d.domid && it->instance == d.instance ? &*it : nullptr;
+    return reconcile == nullptr || d.destroyed ? nullptr : reconcile->Find(d.domid, d.instance);
   };
   std::vector<AcctRecord> out;
   out.reserve(delta.domains.size() + delta.cpus.size() + 1);

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <exception>
 #include <limits>
 #include <optional>
@@ -74,11 +73,8 @@ json HealthWithReconcile(const ApiFrame& f) {
 // The domain's figures against the hypervisor's in the last reconciliation, when it was compared.
 void AddReconcile(const ApiFrame& f, const DomainTotals& d, json& out) {
   if (!f.reconcile || d.destroyed) return;
-  const std::vector<DomainReconcile>& list = f.reconcile->domains;  // by domid
-  auto it = std::lower_bound(list.begin(), list.end(), d.domid,
-                             [](const DomainReconcile& r, uint32_t id) { return r.domid < id; });
-  if (it != list.end() && it->domid == d.domid && it->instance == d.instance)
-    out["reconcile"] = api::DomainReconcileJson(*it);
+  if (const DomainReconcile* r = f.reconcile->Find(d.domid, d.instance))
+    out["reconcile"] = api::DomainReconcileJson(*r);
 }
 
 json AllDomains(const ApiFrame& f, const std::vector<const Window*>& latest) {
