@@ -17,6 +17,8 @@
 #include "xenbaked/hypervisor.h"
 #include "xenbaked/log.h"
 
+struct xs_handle;
+
 namespace xenbaked {
 
 class XenHypervisor final : public Hypervisor {
@@ -39,12 +41,14 @@ class XenHypervisor final : public Hypervisor {
   tracefmt::Status SetEventMask(uint32_t mask) override;
   tracefmt::Status SetCpuMask(const std::vector<uint32_t>& cpus) override;
   tracefmt::Result<std::vector<DomainInfo>> ListDomains() override;
+  tracefmt::Result<std::string> DomainName(uint32_t domid) override;
   tracefmt::Result<std::vector<uint32_t>> OnlineCpus() override;
 
   struct Handles;  // the libxen handles and mappings (defined with Xen's headers)
 
  private:
   XenHypervisor(std::unique_ptr<Handles> handles, Logger& log);
+  struct xs_handle* Xenstore();  // null without xenstore
   std::unique_ptr<Handles> h_;
   Logger& log_;
 };
