@@ -81,7 +81,7 @@ TbufAdvice TbufAdvisor::Advice() const {
     a.worst_latency_ns = std::max(a.worst_latency_ns, i.max_latency_ns);
     a.loss_seen = a.loss_seen || i.lost;
   }
-  a.ready = recent_.size() >= config_.min_intervals && a.worst_latency_ns > 0;
+  a.ready = recent_.size() >= config_.min_intervals;
   if (!a.ready) return a;
   uint64_t pages = PagesForHalfFull(a.peak_bytes_per_s, a.worst_latency_ns, config_.latency_margin);
   if (a.loss_seen) pages = std::max<uint64_t>(pages, uint64_t{current_pages_} * 2);

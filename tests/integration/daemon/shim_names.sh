@@ -18,7 +18,8 @@ trap cleanup EXIT
 
 # Three domains at start (ids 0-2); the churn creates more, each living ~20 s.
 "$sim" run --shm "$work/mem" --cpus 2 --domains 3 --vcpus 1 --seed 5 --speed 1 \
-  --churn-hz 2 --lifetime-ms 20000 --ready-file "$work/ready" --exit-after-disable &
+  --churn-hz 2 --lifetime-ms 20000 --ready-file "$work/ready" --exit-after-disable \
+  >"$work/sim.out" &
 sim_pid=$!
 tries=0
 while [ ! -e "$work/ready" ]; do

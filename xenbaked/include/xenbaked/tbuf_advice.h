@@ -15,7 +15,7 @@
 // for some burst that a 1 s average smooths out: the advice is then at least twice the current
 // size. The result is capped at Xen's largest size for the host (tbuf_size is a u16, and the
 // highest CPU's page list must start at an offset t_info's u16 can hold). No advice before
-// `min_intervals` intervals with at least one drain.
+// `min_intervals` intervals.
 //
 // Xen allocates the buffers once per boot: the size is `tbuf_size=N` (pages per CPU) on Xen's
 // command line; `xentrace -S` and xc_tbuf_enable cannot change it afterwards.
