@@ -25,8 +25,7 @@ struct FakeXenstore {
       ++reads[id];
       ++total_reads;
       auto it = names.find(id);
-      if (it == names.end())
-        return tracefmt::MakeError(tracefmt::ErrorCode::kNotFound, "no name");
+      if (it == names.end()) return tracefmt::MakeError(tracefmt::ErrorCode::kNotFound, "no name");
       return it->second;
     };
   }
@@ -47,7 +46,8 @@ TEST(DomainNameCache, PublicationsWithNoNewDomainMakeNoLookup) {
   DomainNameCache cache;
   EXPECT_EQ(cache.Update(domains, 0, xs.lookup()), 1000u);
   EXPECT_EQ(cache.names().at(999), "guest-999");
-  for (uint64_t s = 1; s <= 100; ++s) EXPECT_EQ(cache.Update(domains, s * kSecond, xs.lookup()), 0u);
+  for (uint64_t s = 1; s <= 100; ++s)
+    EXPECT_EQ(cache.Update(domains, s * kSecond, xs.lookup()), 0u);
   EXPECT_EQ(xs.total_reads, 1000);
   EXPECT_EQ(cache.lookups(), 1000u);
 }

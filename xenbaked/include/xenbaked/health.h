@@ -67,9 +67,9 @@ struct TbufAdvice {
   bool ready = false;              // enough intervals measured; the rest is meaningful only then
   uint32_t recommended_pages = 0;  // tbuf_size=N: pages per CPU
   uint32_t current_pages = 0;
-  uint32_t max_pages = 0;  // Xen's largest for this host
-  bool capped = false;     // the load needs more than max_pages
-  bool loss_seen = false;  // records lost during the recent intervals
+  uint32_t max_pages = 0;         // Xen's largest for this host
+  bool capped = false;            // the load needs more than max_pages
+  bool loss_seen = false;         // records lost during the recent intervals
   double peak_bytes_per_s = 0.0;  // worst CPU, worst recent interval, dropped records included
   uint32_t peak_cpu = 0;
   uint64_t worst_latency_ns = 0;  // worst drain latency over the recent intervals
@@ -128,8 +128,8 @@ struct DaemonHealth {
   uint64_t irq_to_drain_max_ns = 0;  // worst wake_to_drain_start of an interrupt wake
   // The worst drain_latency sample between the two latest DrainLoop::SampleHealth calls.
   uint64_t drain_latency_interval_max_ns = 0;
-  TbufAdvice tbuf_advice;            // the daemon's; the loop leaves it empty
-  std::vector<CpuHealth> cpus;       // one per CPU with a buffer, ascending id
+  TbufAdvice tbuf_advice;       // the daemon's; the loop leaves it empty
+  std::vector<CpuHealth> cpus;  // one per CPU with a buffer, ascending id
 };
 
 }  // namespace xenbaked

@@ -51,9 +51,9 @@ uint32_t PagesForHalfFull(double bytes_per_s, uint64_t latency_ns, double margin
 std::string DescribeTbufAdvice(const TbufAdvice& advice);
 
 struct TbufAdviceConfig {
-  double latency_margin = 2.0;    // × the worst drain latency
-  size_t recent_intervals = 60;   // publication intervals remembered (a minute at 1 s)
-  size_t min_intervals = 5;       // no advice before this many
+  double latency_margin = 2.0;   // × the worst drain latency
+  size_t recent_intervals = 60;  // publication intervals remembered (a minute at 1 s)
+  size_t min_intervals = 5;      // no advice before this many
 };
 
 // TbufAdvice, the published result, is in xenbaked/health.h.
