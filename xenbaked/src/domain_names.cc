@@ -29,6 +29,8 @@ size_t DomainNameCache::Update(std::span<const DomainTotals> domains, uint64_t n
       ++made;
       tracefmt::Result<std::string> name = lookup(d.domid);
       if (name && !name->empty()) {
+        // xenstore values run to 4 KiB: memory follows the domains, not what a name claims.
+        if (name->size() > kMaxDomainNameBytes) name->resize(kMaxDomainNameBytes);
         names_[d.domid] = std::move(*name);
         entry.named = true;
       } else {

@@ -66,6 +66,14 @@ TEST(DomainNameCache, ADomainCreatedLaterIsLookedUpAlone) {
   EXPECT_EQ(cache.names().at(7), "db");
 }
 
+TEST(DomainNameCache, ALongNameIsCut) {
+  FakeXenstore xs;
+  xs.names[1] = std::string(4096, 'x');
+  DomainNameCache cache;
+  cache.Update(std::vector<DomainTotals>{Domain(1)}, 0, xs.lookup());
+  EXPECT_EQ(cache.names().at(1).size(), kMaxDomainNameBytes);
+}
+
 TEST(DomainNameCache, TheIdleDomainIsNeverLookedUp) {
   FakeXenstore xs;
   DomainNameCache cache;

@@ -31,6 +31,9 @@
 
 namespace xenbaked {
 
+// Longer names are cut (every renderer cuts them shorter still, and sanitises them).
+inline constexpr size_t kMaxDomainNameBytes = 256;
+
 struct DomainNameCacheOptions {
   uint64_t first_retry_ns = 1'000'000'000;  // after a lookup that found no name
   uint64_t max_retry_ns = 60'000'000'000;   // the back-off doubles up to this
