@@ -222,8 +222,8 @@ TEST(AcctLogFormat, AVersionOneOneDomainRecordReadsWithUnknownTimeZero) {
     payload.erase(payload.end() - 8, payload.end());
     const AcctTag tag =
         reason == AcctFinalReason::kNotFinal ? AcctTag::kDomainInterval : AcctTag::kDomainFinal;
-    Result<AcctLogContents> read =
-        ReadAcctLog(BuildLog({AcctUnknownRecord{.tag = uint16_t(tag), .payload = payload}}).bytes);
+    Result<AcctLogContents> read = ReadAcctLog(
+        BuildLog({AcctUnknownRecord{.tag = uint16_t(tag), .payload = payload}}).bytes);
     ASSERT_TRUE(read);
     ASSERT_EQ(read->records.size(), 1u);
     d.unknown_ns = 0;
