@@ -14,8 +14,10 @@
 
 #include "tracefmt/events.h"
 #include "xenbaked/accounting.h"
+#include "xenbaked/domain_names.h"
 #include "xenbaked/reconcile.h"
 #include "xenbaked/signals.h"
+#include "xenbaked/tbuf_advice.h"
 
 namespace xenbaked {
 
@@ -37,6 +39,7 @@ struct Daemon::Impl final : MergedRecordSink {
   void Tick();
   void Publish(bool final);
   void RefreshNames();
+  void AdviseTbufSize(DaemonHealth& health);
   void CheckCpuCoverage();
   bool ReconcileDue(bool final) const;
   void Reconcile();
@@ -57,7 +60,11 @@ struct Daemon::Impl final : MergedRecordSink {
   std::unique_ptr<SignalHandlers> signals;
   std::vector<std::unique_ptr<Publisher>> publishers;
   std::vector<std::function<void()>> before_final;
-  std::unordered_map<uint32_t, std::string> names;
+  DomainNameCache names;
+  std::unique_ptr<TbufAdvisor> tbuf_advisor;
+  uint64_t tbuf_advice_logged_ns = 0;  // monotonic; 0: never
+  uint32_t tbuf_advice_logged_pages = 0;
+  uint64_t run_lost_seen = 0;  // records lost during the run, as of the last publication
   AccountingSnapshot totals;
   std::vector<uint32_t> untraced_cpus;  // as of the last CheckCpuCoverage
   bool online_cpus_known = false;
@@ -108,6 +115,8 @@ tracefmt::Status Daemon::Impl::Start() {
   setup.cpu_mask = ParseCpuList(options.cpu_mask).value_or(std::vector<uint32_t>{});
   if (tracefmt::Status st = loop->Start(setup, physinfo); !st) return st;
   started = true;
+  tbuf_advisor = std::make_unique<TbufAdvisor>(TbufAdviceConfig{}, loop->buffers().pages_per_cpu,
+                                               XenMaxTbufPages(physinfo.max_cpu_id + 1));
   CheckCpuCoverage();
   if (options.reconcile_interval_ms > 0)
     reconciler = std::make_unique<Reconciler>(
@@ -120,7 +129,8 @@ tracefmt::Status Daemon::Impl::Start() {
         Stop();
       },
       [this] {
-        log.Notice("SIGHUP: reopening logs");
+        log.Notice("SIGHUP: reopening logs, looking domain names up again");
+        names.ForgetAll();  // picks up renames (xl rename), which nothing else follows
         for (auto& p : publishers)
           if (tracefmt::Status st = p->Reopen(); !st) {
             ++publish_errors;
@@ -143,14 +153,35 @@ tracefmt::Status Daemon::Impl::Start() {
   return {};
 }
 
+// Only domains not named yet cost a lookup (xenbaked/domain_names.h): with no new domain a
+// publication makes no xenstore call.
 void Daemon::Impl::RefreshNames() {
-  tracefmt::Result<std::vector<DomainInfo>> domains = hypervisor.ListDomains();
-  if (!domains) {
-    log.Debug("domain list: {}", domains.error().Describe());
+  names.Update(totals.domains, scheduler.NowNs(), [this](uint32_t domid) {
+    tracefmt::Result<std::string> name = hypervisor.DomainName(domid);
+    if (!name) log.Debug("domain {} name: {}", domid, name.error().Describe());
+    return name;
+  });
+}
+
+// The buffer size the measured load needs, and when records are lost during the run, a log
+// line that names Xen's boot option (at most every 10 minutes, or when the advice grows).
+void Daemon::Impl::AdviseTbufSize(DaemonHealth& health) {
+  tbuf_advisor->AddSample(health, scheduler.NowNs());
+  health.tbuf_advice = tbuf_advisor->Advice();
+  const uint64_t run_lost =
+      health.lost_records - std::min(health.lost_records_at_start, health.lost_records);
+  const bool new_loss = run_lost > run_lost_seen;
+  const TbufAdvice& advice = health.tbuf_advice;
+  if (!new_loss || !advice.ready) return;  // loss before the advice is ready waits for it
+  run_lost_seen = run_lost;
+  constexpr uint64_t kLogEveryNs = 600'000'000'000;
+  const uint64_t now = scheduler.NowNs();
+  if (tbuf_advice_logged_ns != 0 && now - tbuf_advice_logged_ns < kLogEveryNs &&
+      advice.recommended_pages <= tbuf_advice_logged_pages)
     return;
-  }
-  names.clear();
-  for (const DomainInfo& d : *domains) names[d.domid] = d.name;
+  tbuf_advice_logged_ns = std::max<uint64_t>(now, 1);
+  tbuf_advice_logged_pages = advice.recommended_pages;
+  log.Warn("{} records lost during the run; {}", run_lost, DescribeTbufAdvice(advice));
 }
 
 namespace {
@@ -258,13 +289,14 @@ void Daemon::Impl::Publish(bool final) {
   RefreshNames();
   CheckCpuCoverage();
   DaemonHealth health = loop->SampleHealth();
+  AdviseTbufSize(health);
   health.untraced_cpus = untraced_cpus;
   health.online_cpus_known = online_cpus_known;
   health.publish_errors = publish_errors;
   const publish::PublishView view{.totals = totals,
                                   .windows = *history,
                                   .health = health,
-                                  .names = names,
+                                  .names = names.names(),
                                   .monotonic_ns = scheduler.NowNs(),
                                   .realtime_ns = scheduler.UnixNowNs(),
                                   .period_ns = options.interval_ms * 1'000'000,
@@ -285,8 +317,8 @@ void Daemon::Impl::Publish(bool final) {
     const Window* w = history->length_count() > 0 && !history->windows(0).empty()
                           ? &history->windows(0).back()
                           : nullptr;
-    const std::string table =
-        RenderLiveTable(w, totals, health, names, 20, reconciler ? &reconciler->report() : nullptr);
+    const std::string table = RenderLiveTable(w, totals, health, names.names(), 20,
+                                              reconciler ? &reconciler->report() : nullptr);
     std::fputs("\033[H\033[J", live_out);  // redraw in place
     std::fputs(table.c_str(), live_out);
     std::fflush(live_out);

@@ -113,6 +113,7 @@ struct DrainLoop::Impl {
   std::vector<StartState> start_state;
   uint64_t rate_last_ns = 0;
   uint64_t rate_last_records = 0;
+  uint64_t interval_latency_max_ns = 0;  // worst drain latency since the last SampleHealth
   // Handlers left on the io_context after the loop is gone check this before touching it.
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 };
@@ -309,7 +310,9 @@ void DrainLoop::Impl::Pass(Wake why, uint64_t wake_ns, uint32_t budget) {
   }
   const uint64_t end_ns = scheduler.NowNs();
   health.drain_pass.Add(end_ns - start_ns);
-  health.drain_latency.Add(end_ns - std::min(wake_ns, end_ns));
+  const uint64_t latency = end_ns - std::min(wake_ns, end_ns);
+  health.drain_latency.Add(latency);
+  interval_latency_max_ns = std::max(interval_latency_max_ns, latency);
   health.last_drain_unix_ns = scheduler.UnixNowNs();
   Emit(std::min(busy_bound, newest_tsc));
   if (work_left && !repost_pending && why != Wake::kFinal) {
@@ -578,6 +581,8 @@ const DaemonHealth& DrainLoop::SampleHealth() {
     s.rate_last_ns = now;
     s.rate_last_records = s.health.records;
   }
+  s.health.drain_latency_interval_max_ns = s.interval_latency_max_ns;
+  s.interval_latency_max_ns = 0;
   return s.health;
 }
 

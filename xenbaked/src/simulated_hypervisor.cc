@@ -92,4 +92,10 @@ tracefmt::Result<VcpuCpuTimes> SimulatedHypervisor::ReadVcpuCpuTimes() {
   return out;
 }
 
+tracefmt::Result<std::string> SimulatedHypervisor::DomainName(uint32_t domid) {
+  for (const simulator::DomainInfo& d : host_.Domains())
+    if (d.id == domid) return d.name;
+  return tracefmt::MakeError(tracefmt::ErrorCode::kNotFound, "no such domain");
+}
+
 }  // namespace xenbaked

@@ -15,6 +15,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 #endif
+#include <optional>
 
 extern "C" {
 #include <xenctrl.h>
@@ -219,12 +220,39 @@ tracefmt::Result<std::vector<uint32_t>> XenHypervisor::OnlineCpus() {
   return online;
 }
 
-tracefmt::Result<std::vector<DomainInfo>> XenHypervisor::ListDomains() {
+namespace {
+// One read of /local/domain/<id>/name; nullopt when xenstore has none.
+std::optional<std::string> ReadName(struct xs_handle* xs, uint32_t domid) {
+  const std::string path = fmt::format("/local/domain/{}/name", domid);
+  unsigned int len = 0;
+  char* name = static_cast<char*>(xs_read(xs, XBT_NULL, path.c_str(), &len));
+  if (name == nullptr) return std::nullopt;
+  std::string out(name, len);
+  std::free(name);
+  return out;
+}
+}  // namespace
+
+// xenstore is opened at the first name wanted, so a host without xenstored still traces.
+struct xs_handle* XenHypervisor::Xenstore() {
   if (!h_->xs_tried) {
     h_->xs_tried = true;
     h_->xs = xs_open(XS_OPEN_READONLY);
     if (h_->xs == nullptr) log_.Notice("xenstore not reachable: domains are listed without names");
   }
+  return h_->xs;
+}
+
+tracefmt::Result<std::string> XenHypervisor::DomainName(uint32_t domid) {
+  struct xs_handle* xs = Xenstore();
+  if (xs == nullptr) return MakeError(ErrorCode::kUnsupported, "xenstore not reachable");
+  std::optional<std::string> name = ReadName(xs, domid);
+  if (!name) return MakeSystemError(fmt::format("xenstore: /local/domain/{}/name", domid));
+  return std::move(*name);
+}
+
+tracefmt::Result<std::vector<DomainInfo>> XenHypervisor::ListDomains() {
+  struct xs_handle* xs = Xenstore();
   std::vector<DomainInfo> out;
   std::vector<xc_domaininfo_t> batch(256);
   uint32_t next = 0;
@@ -239,15 +267,7 @@ tracefmt::Result<std::vector<DomainInfo>> XenHypervisor::ListDomains() {
                       .max_vcpu_id = d.max_vcpu_id == XEN_INVALID_MAX_VCPU_ID ? 0 : d.max_vcpu_id,
                       .dying = (d.flags & XEN_DOMINF_dying) != 0,
                       .shutdown = (d.flags & XEN_DOMINF_shutdown) != 0};
-      if (h_->xs != nullptr) {
-        const std::string path = fmt::format("/local/domain/{}/name", d.domain);
-        unsigned int len = 0;
-        char* name = static_cast<char*>(xs_read(h_->xs, XBT_NULL, path.c_str(), &len));
-        if (name != nullptr) {
-          info.name.assign(name, len);
-          std::free(name);
-        }
-      }
+      if (xs != nullptr) info.name = ReadName(xs, d.domain).value_or(std::string());
       out.push_back(std::move(info));
     }
     if (n < static_cast<int>(batch.size())) break;

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "tracefmt/events.h"
+#include "xenbaked/tbuf_advice.h"
 
 namespace xenbake::tbuf {
 namespace {
@@ -125,6 +126,15 @@ std::string FormatState(const TraceBufferState& s) {
       "tracing:     Xen does not report whether tracing is on (nor the CPU mask); "
       "xenbaked's health shows whether records arrive\n";
   out += fmt::format("cpu_khz:     {}\n", s.host.cpu_khz);
+  // The size a host needs depends on its load and on how fast the consumer drains, which only a
+  // running consumer measures: the daemon publishes the figure, this tool gives the rule.
+  out += fmt::format(
+      "sizing:      Xen interrupts the consumer at half full; a CPU's buffer needs pages >= "
+      "(4 x peak bytes/s x worst drain latency + 8) / 4096 (a 2x margin on the latency). xenbaked "
+      "measures both and publishes the answer (health: tbuf_advice; metric: "
+      "xenbaked_recommended_tbuf_pages). Set it as tbuf_size=N on Xen's command line: Xen "
+      "allocates the buffers once per boot. Largest Xen accepts on this host: {} pages\n",
+      xenbaked::XenMaxTbufPages(s.host.max_cpu_id + 1));
   return out;
 }
 
@@ -139,6 +149,7 @@ nlohmann::json StateJson(const TraceBufferState& s) {
       s.pages_per_cpu ? nlohmann::json(uint64_t{*s.pages_per_cpu} * kPageBytes) : nlohmann::json();
   j["event_mask"] =
       s.event_mask ? nlohmann::json(fmt::format("{:#010x}", *s.event_mask)) : nlohmann::json();
+  j["max_pages_per_cpu"] = xenbaked::XenMaxTbufPages(s.host.max_cpu_id + 1);
   j["cpus_with_buffers"] =
       s.cpus_with_buffers ? nlohmann::json(*s.cpus_with_buffers) : nlohmann::json();
   return j;

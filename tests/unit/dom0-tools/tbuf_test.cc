@@ -72,6 +72,18 @@ TEST(FormatState, SaysWhatIsKnownAndWhatIsNot) {
   EXPECT_TRUE(StateJson(empty)["pages_per_cpu"].is_null());
 }
 
+// The size a host needs is the daemon's measurement; show gives the rule, the boot option, and
+// Xen's largest size for this host (t_info's u16 offsets: (65535 - 129) / (CPU ids - 1)).
+TEST(FormatState, GivesTheSizingRuleAndXensLargest) {
+  TraceBufferState s;
+  s.host = {.nr_cpus = 4, .max_cpu_id = 3, .cpu_khz = 1};
+  const std::string text = FormatState(s);
+  EXPECT_NE(text.find("tbuf_size=N on Xen's command line"), std::string::npos) << text;
+  EXPECT_NE(text.find("xenbaked_recommended_tbuf_pages"), std::string::npos);
+  EXPECT_NE(text.find("Largest Xen accepts on this host: 21802 pages"), std::string::npos) << text;
+  EXPECT_EQ(StateJson(s)["max_pages_per_cpu"], 21802);
+}
+
 // A hypervisor's trace-buffer controls with Xen's rules: the size is set once.
 class FakeControl : public TraceBufferControl {
  public:

@@ -173,6 +173,16 @@ TEST_F(ApiServerTest, AnswersEachCommand) {
   EXPECT_EQ(health["data"]["backend"], "simulated");
   EXPECT_EQ(health["data"]["wakes"]["irq"], 9);
   EXPECT_EQ(health["seq"], 2);
+  EXPECT_TRUE(health["data"]["tbuf_advice"].is_null()) << "no advice before enough intervals";
+
+  host_.health.tbuf_advice.ready = true;
+  host_.health.tbuf_advice.recommended_pages = 96;
+  host_.health.tbuf_advice.current_pages = 32;
+  Publish();
+  const json advice = Ask(client, R"({"cmd":"health"})")["data"]["tbuf_advice"];
+  EXPECT_EQ(advice["recommended_pages"], 96);
+  EXPECT_EQ(advice["current_pages"], 32);
+  EXPECT_EQ(advice["boot_option"], "tbuf_size=96");
 }
 
 TEST_F(ApiServerTest, MalformedRequestsGetErrorsAndTheConnectionStaysUsable) {

@@ -143,6 +143,20 @@ TEST(Metrics, UntracedCpusOnlyWhenKnown) {
   EXPECT_FALSE(p.samples.contains("xenbaked_untraced_cpus"));
 }
 
+// The recommended trace buffer size: a gauge once the daemon has advice, no sample before.
+TEST(Metrics, RecommendedTbufPagesOnlyOnceAdvised) {
+  FakeHost host;
+  host.Advance(1);
+  Parsed p = ParseExposition(RenderMetrics(host.View(/*monotonic_ns=*/1)));
+  EXPECT_FALSE(p.samples.contains("xenbaked_recommended_tbuf_pages"));
+  host.health.tbuf_advice.ready = true;
+  host.health.tbuf_advice.recommended_pages = 96;
+  p = ParseExposition(RenderMetrics(host.View(/*monotonic_ns=*/2)));
+  EXPECT_TRUE(p.problems.empty()) << p.problems.front();
+  EXPECT_EQ(p.type["xenbaked_recommended_tbuf_pages"], "gauge");
+  EXPECT_DOUBLE_EQ(p.samples["xenbaked_recommended_tbuf_pages"], 96);
+}
+
 TEST(Metrics, EscapesLabelValues) {
   EXPECT_EQ(EscapeLabelValue(R"(a"b\c)"), R"(a\"b\\c)");
   EXPECT_EQ(EscapeLabelValue("a\nb"), "a\\nb");

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,7 +78,16 @@ class FakeHypervisor final : public Hypervisor {
     return {};
   }
   tracefmt::Result<std::vector<DomainInfo>> ListDomains() override {
+    ++list_domains_calls;
     return std::vector<DomainInfo>{{.domid = 0, .name = "Domain-0"}};
+  }
+  // xenstore's names: a domain absent here has none (yet). Every call counts as one read.
+  tracefmt::Result<std::string> DomainName(uint32_t domid) override {
+    ++name_lookups;
+    auto it = domain_names.find(domid);
+    if (it == domain_names.end())
+      return tracefmt::MakeError(tracefmt::ErrorCode::kNotFound, "no name");
+    return it->second;
   }
   // The CPUs with a ring, plus any a test brought online later (they have no ring, as on Xen).
   tracefmt::Result<std::vector<uint32_t>> OnlineCpus() override {
@@ -147,6 +157,9 @@ class FakeHypervisor final : public Hypervisor {
   int disable_calls = 0;
   int acks = 0;
   uint64_t dropped = 0;
+  std::map<uint32_t, std::string> domain_names = {{0, "Domain-0"}};
+  int name_lookups = 0;
+  int list_domains_calls = 0;
   std::vector<uint32_t> online_later;  // online CPUs without a ring (came online after enable)
   std::string online_error;            // non-empty: OnlineCpus() fails with it
   // The host's trace masks as they stand (Xen's defaults: every class, every CPU).

@@ -61,6 +61,22 @@ struct CpuHealth {
   uint64_t last_tsc = 0;       // newest record TSC drained
 };
 
+// The smallest trace buffer size (pages per CPU) the measured load needs (xenbaked/tbuf_advice.h
+// has the rule): Xen's boot option tbuf_size=N.
+struct TbufAdvice {
+  bool ready = false;              // enough intervals measured; the rest is meaningful only then
+  uint32_t recommended_pages = 0;  // tbuf_size=N: pages per CPU
+  uint32_t current_pages = 0;
+  uint32_t max_pages = 0;         // Xen's largest for this host
+  bool capped = false;            // the load needs more than max_pages
+  bool loss_seen = false;         // records lost during the recent intervals
+  double peak_bytes_per_s = 0.0;  // worst CPU, worst recent interval, dropped records included
+  uint32_t peak_cpu = 0;
+  uint64_t worst_latency_ns = 0;  // worst drain latency over the recent intervals
+  size_t intervals = 0;           // recent intervals the advice rests on
+  bool operator==(const TbufAdvice&) const = default;
+};
+
 struct DaemonHealth {
   std::string backend;  // "xen", "simulated"
   std::string version;
@@ -110,7 +126,10 @@ struct DaemonHealth {
   LatencyHistogram wake_to_drain_start;
   LatencyHistogram drain_pass;
   uint64_t irq_to_drain_max_ns = 0;  // worst wake_to_drain_start of an interrupt wake
-  std::vector<CpuHealth> cpus;       // one per CPU with a buffer, ascending id
+  // The worst drain_latency sample between the two latest DrainLoop::SampleHealth calls.
+  uint64_t drain_latency_interval_max_ns = 0;
+  TbufAdvice tbuf_advice;       // the daemon's; the loop leaves it empty
+  std::vector<CpuHealth> cpus;  // one per CPU with a buffer, ascending id
 };
 
 }  // namespace xenbaked

@@ -2,8 +2,8 @@
 //
 // Everything the daemon needs from Xen goes through `Hypervisor`: physinfo, enabling tracing and
 // mapping every CPU's trace buffer, the event-channel fd that VIRQ_TBUF makes readable and its
-// acknowledgement, disabling tracing, the domain list with names, and each vCPU's running time as
-// the hypervisor counts it (for reconciliation). Implementations:
+// acknowledgement, disabling tracing, the domain list, one domain's name, and each vCPU's running
+// time as the hypervisor counts it (for reconciliation). Implementations:
 //
 //   XenHypervisor        libxenctrl + libxenforeignmemory + libxenevtchn + libxenstore
 //                        (xenbaked/xen_hypervisor.h); runs unchanged on real Xen and under the
@@ -159,6 +159,11 @@ class Hypervisor {
 
   // Domains that exist now, with names (xc_domain_getinfolist + /local/domain/<id>/name).
   virtual tracefmt::Result<std::vector<DomainInfo>> ListDomains() = 0;
+
+  // One domain's name (/local/domain/<id>/name): one xenstore read, for a domain the daemon has
+  // not named yet. kNotFound while the toolstack has not written it (it does so some time after
+  // the domain exists) or the domain is gone; kUnsupported without xenstore. Untrusted text.
+  virtual tracefmt::Result<std::string> DomainName(uint32_t domid) = 0;
 
   // The physical CPUs online now, ascending. Xen allocates trace buffers once, for the CPUs
   // online at that moment, and drops the records of a CPU that came online later without

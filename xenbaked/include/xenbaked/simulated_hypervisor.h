@@ -29,6 +29,7 @@ class SimulatedHypervisor final : public Hypervisor {
   tracefmt::Status SetEventMask(uint32_t mask) override;
   tracefmt::Status SetCpuMask(const std::vector<uint32_t>& cpus) override;
   tracefmt::Result<std::vector<DomainInfo>> ListDomains() override;
+  tracefmt::Result<std::string> DomainName(uint32_t domid) override;
   tracefmt::Result<std::vector<uint32_t>> OnlineCpus() override { return host_.online_cpus(); }
   // The simulator's truth, with the host's newest TSC as the read instant; kUnsupported for a
   // replayed capture (it knows no per-vCPU running time).

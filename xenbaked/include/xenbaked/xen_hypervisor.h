@@ -17,6 +17,8 @@
 #include "xenbaked/hypervisor.h"
 #include "xenbaked/log.h"
 
+struct xs_handle;
+
 namespace xenbaked {
 
 class XenHypervisor final : public Hypervisor {
@@ -39,6 +41,7 @@ class XenHypervisor final : public Hypervisor {
   tracefmt::Status SetEventMask(uint32_t mask) override;
   tracefmt::Status SetCpuMask(const std::vector<uint32_t>& cpus) override;
   tracefmt::Result<std::vector<DomainInfo>> ListDomains() override;
+  tracefmt::Result<std::string> DomainName(uint32_t domid) override;
   tracefmt::Result<std::vector<uint32_t>> OnlineCpus() override;
   // xc_domain_getinfolist, then xc_vcpu_getinfo for each vCPU up to max_vcpu_id; the instance is
   // a hash of the domain handle; read_tsc is the TSC after the last query (x86 dom0, whose TSC
@@ -49,6 +52,7 @@ class XenHypervisor final : public Hypervisor {
 
  private:
   XenHypervisor(std::unique_ptr<Handles> handles, Logger& log);
+  struct xs_handle* Xenstore();  // null without xenstore
   std::unique_ptr<Handles> h_;
   Logger& log_;
 };

@@ -34,6 +34,21 @@ json DomainCountersJson(const DomainTotals& d) {
   out["unknown_ns"] = d.unknown_ns;
   return out;
 }
+// null until the daemon has measured enough intervals to advise.
+json TbufAdviceJson(const TbufAdvice& a) {
+  if (!a.ready) return nullptr;
+  return {{"recommended_pages", a.recommended_pages},
+          {"boot_option", "tbuf_size=" + std::to_string(a.recommended_pages)},
+          {"current_pages", a.current_pages},
+          {"max_pages", a.max_pages},
+          {"capped", a.capped},
+          {"loss_seen", a.loss_seen},
+          {"peak_bytes_per_s", a.peak_bytes_per_s},
+          {"peak_cpu", a.peak_cpu},
+          {"worst_drain_latency_ns", a.worst_latency_ns},
+          {"intervals", a.intervals}};
+}
+
 }  // namespace
 
 json CountersJson(const DomainCounters& c) {
@@ -145,6 +160,7 @@ json HealthJson(const DaemonHealth& h) {
           {"wake_to_drain_start_max_ns", h.wake_to_drain_start.max_ns},
           {"drain_pass_max_ns", h.drain_pass.max_ns},
           {"irq_to_drain_max_ns", h.irq_to_drain_max_ns},
+          {"tbuf_advice", TbufAdviceJson(h.tbuf_advice)},
           {"cpus", std::move(cpus)}};
 }
 

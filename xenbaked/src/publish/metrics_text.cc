@@ -147,6 +147,14 @@ void DaemonFamilies(const PublishView& view, Exposition& out) {
   out.Family("xenbaked_irq_to_drain_max_seconds", "gauge",
              "Longest wait, since start, from a trace interrupt's arrival to its drain's start.");
   out.Sample("xenbaked_irq_to_drain_max_seconds", "", double(h.irq_to_drain_max_ns) / kNsPerSecond);
+  // Absent until the daemon has measured enough intervals (xenbaked/tbuf_advice.h).
+  if (h.tbuf_advice.ready) {
+    out.Family("xenbaked_recommended_tbuf_pages", "gauge",
+               "Smallest per-CPU trace buffer (pages; Xen's boot option tbuf_size=N) that keeps "
+               "each buffer below half full with a 2x margin on the worst drain latency at the "
+               "peak per-CPU rate of the last minute.");
+    out.Sample("xenbaked_recommended_tbuf_pages", "", double(h.tbuf_advice.recommended_pages));
+  }
 }
 
 // The trace against Xen's cpu_time (xenbaked/reconcile.h). A counter pair per domain, over the
