@@ -108,7 +108,8 @@ struct VcpuState {
   bool known = false;          // `state` describes the open interval
   bool dispatch_seen = false;  // the open running interval began with a dispatch we saw
   bool seen = false;           // a record named it: its time is accounted from its domain's origin
-  uint8_t tail_count = 0;      // pieces held in `tail`, oldest first
+  uint8_t tail_head = 0;       // `tail` is a ring: its oldest piece
+  uint8_t tail_count = 0;      // pieces held in `tail`
   std::array<TailPiece, kTailPieces> tail{};
   TailOverflow overflow;
 
@@ -124,6 +125,9 @@ struct VcpuState {
   uint64_t link_published = 0;
 
   bool doubtful() const { return doubt_to > doubt_from; }
+  // The i-th piece held, oldest first.
+  TailPiece& Tail(uint8_t i) { return tail[(tail_head + i) % kTailPieces]; }
+  const TailPiece& Tail(uint8_t i) const { return tail[(tail_head + i) % kTailPieces]; }
 };
 
 struct DomainState {
@@ -294,6 +298,8 @@ struct AccountingEngine::Impl {
               uint32_t run_cpu, bool completes_slice, uint64_t vouched);
   void HoldTail(VcpuState& v, size_t bucket, uint64_t from, uint64_t to, uint64_t vouched,
                 bool backward);
+  // A full tail: settles what the CPUs vouch for, or folds the oldest piece into the overflow.
+  [[gnu::noinline]] void MakeTailRoom(VcpuState& v);
   // How far piece `p` is vouched for when every CPU has recorded past `heard`.
   static uint64_t VouchedUntil(const engine_detail::TailPiece& p, uint64_t heard);
   // Credits in full the pieces that end at or before `heard` (every CPU recorded past them).

@@ -3,6 +3,7 @@
 // vouches for (a runstate, or unknown: loss gaps, contradictions, before the first record);
 // lost-records reports; domains and their vCPUs, incarnations of reused ids.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 
 #include "accounting_engine.h"
@@ -324,54 +325,52 @@ uint64_t AccountingEngine::Impl::VouchedUntil(const TailPiece& p, uint64_t heard
 // The part every CPU has recorded past (by heard_floor, which lags: it is refreshed only here when
 // a vCPU's tail is full) or a snapshot published is credited at once; the rest waits as a piece.
 // Pieces are settled a few at a time when the tail fills, so the CPUs are walked at most once per
-// kTailPieces changes of a vCPU, never per record.
+// few changes of a vCPU, never per record.
 inline void AccountingEngine::Impl::HoldTail(VcpuState& v, size_t bucket, uint64_t from,
                                              uint64_t to, uint64_t vouched, bool backward) {
-  const auto sure_until = [&] {
-    const uint64_t heard = std::max(vouched, heard_floor);
-    return backward ? (heard >= to ? to : from) : std::clamp(heard, from, to);
-  };
-  uint64_t sure = sure_until();
-  if (sure < to && v.tail_count == kTailPieces) [[unlikely]] {
-    SettleTails(v, heard_floor);
-    if (v.tail_count == kTailPieces) SettleTails(v, RefreshHeardFloor(now_tsc));
-    if (v.tail_count == kTailPieces) {
-      // Some CPU has stayed silent over this vCPU's last few changes: its oldest piece is
-      // folded into the overflow (what a snapshot published of it is final, so credited).
-      TailPiece& oldest = v.tail[0];
-      v.ticks[oldest.bucket] += oldest.published - oldest.from;
-      TailOverflow& o = v.overflow;
-      if (o.published) CreditOverflow(v);  // final: what is folded in next must not join it
-      if (oldest.to > oldest.published) {
-        o.from = o.empty() ? oldest.published : std::min(o.from, oldest.published);
-        o.to = std::max(o.to, oldest.to);
-        o.ticks[oldest.bucket - 1] += oldest.to - oldest.published;
-      }
-      std::copy(v.tail.begin() + 1, v.tail.end(), v.tail.begin());
-      --v.tail_count;
-    }
-    sure = sure_until();
-  }
+  const uint64_t heard = std::max(vouched, heard_floor);
+  const uint64_t sure = backward ? (heard >= to ? to : from) : std::clamp(heard, from, to);
   v.ticks[bucket] += sure - from;
   if (sure == to) return;
-  v.tail[v.tail_count++] = TailPiece{.from = sure,
+  if (v.tail_count == kTailPieces) MakeTailRoom(v);
+  v.Tail(v.tail_count++) = TailPiece{.from = sure,
                                      .to = to,
                                      .published = sure,
                                      .bucket = static_cast<uint32_t>(bucket),
                                      .backward = backward};
 }
 
+void AccountingEngine::Impl::MakeTailRoom(VcpuState& v) {
+  // The floor is brought up to date only when it cannot settle even the oldest piece: one walk
+  // of the CPUs and one of the tail per few changes of the vCPU.
+  if (v.Tail(0).to > heard_floor) RefreshHeardFloor(now_tsc);
+  SettleTails(v, heard_floor);
+  if (v.tail_count < kTailPieces) return;
+  // Some CPU has stayed silent over this vCPU's last few changes: its oldest piece is folded
+  // into the overflow (what a snapshot published of it is final, so credited).
+  TailPiece& oldest = v.Tail(0);
+  v.ticks[oldest.bucket] += oldest.published - oldest.from;
+  TailOverflow& o = v.overflow;
+  if (o.published) CreditOverflow(v);  // final: what is folded in next must not join it
+  if (oldest.to > oldest.published) {
+    o.from = o.empty() ? oldest.published : std::min(o.from, oldest.published);
+    o.to = std::max(o.to, oldest.to);
+    o.ticks[oldest.bucket - 1] += oldest.to - oldest.published;
+  }
+  v.tail_head = (v.tail_head + 1) % kTailPieces;
+  --v.tail_count;
+}
+
 void AccountingEngine::Impl::SettleTails(VcpuState& v, uint64_t heard) {
   if (!v.overflow.empty() && v.overflow.to <= heard) CreditOverflow(v);
-  uint8_t kept = 0;
-  for (uint8_t i = 0; i < v.tail_count; ++i) {
-    const TailPiece& p = v.tail[i];
-    if (p.to <= heard)
-      v.ticks[p.bucket] += p.to - p.from;
-    else
-      v.tail[kept++] = p;
+  // Oldest first, and only while they are vouched: a piece out of time order (a held-back
+  // contradiction settled late) waits for the one before it, which costs nothing but the wait.
+  while (v.tail_count != 0 && v.Tail(0).to <= heard) {
+    const TailPiece& p = v.Tail(0);
+    v.ticks[p.bucket] += p.to - p.from;
+    v.tail_head = (v.tail_head + 1) % kTailPieces;
+    --v.tail_count;
   }
-  v.tail_count = kept;
 }
 
 void AccountingEngine::Impl::CloseTails(VcpuState& v, uint64_t heard) {
@@ -387,12 +386,13 @@ void AccountingEngine::Impl::CloseTails(VcpuState& v, uint64_t heard) {
     CreditOverflow(v);
   }
   for (uint8_t i = 0; i < v.tail_count; ++i) {
-    const TailPiece& p = v.tail[i];
+    const TailPiece& p = v.Tail(i);
     const uint64_t until = VouchedUntil(p, heard);
     v.ticks[p.bucket] += until - p.from;
     v.ticks[kUnknown] += p.to - until;
   }
   v.tail_count = 0;
+  v.tail_head = 0;
 }
 
 void AccountingEngine::Impl::RetractTails(VcpuState& v, uint64_t gap_from, uint64_t gap_to) {
@@ -405,9 +405,10 @@ void AccountingEngine::Impl::RetractTails(VcpuState& v, uint64_t gap_from, uint6
       v.ticks[kUnknown] += taken;
     }
   }
+  std::array<TailPiece, kTailPieces> kept_pieces;
   uint8_t kept = 0;
   for (uint8_t i = 0; i < v.tail_count; ++i) {
-    TailPiece p = v.tail[i];
+    TailPiece p = v.Tail(i);
     if (p.backward) {
       // Read back from its end: a change hidden in the gap leaves everything before the gap's
       // end unknown; from there on the record's word still holds. (Never published in part.)
@@ -427,8 +428,10 @@ void AccountingEngine::Impl::RetractTails(VcpuState& v, uint64_t gap_from, uint6
         p.to = cut;
       }
     }
-    if (p.to > p.from) v.tail[kept++] = p;
+    if (p.to > p.from) kept_pieces[kept++] = p;
   }
+  v.tail = kept_pieces;
+  v.tail_head = 0;
   v.tail_count = kept;
 }
 

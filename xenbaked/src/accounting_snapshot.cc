@@ -46,7 +46,7 @@ void AccountingEngine::Impl::PublishOpen(const VcpuState& v, uint64_t tsc, uint6
     o.published = true;
   }
   for (uint8_t i = 0; i < v.tail_count; ++i) {
-    const TailPiece& p = v.tail[i];
+    const TailPiece& p = v.Tail(i);
     const uint64_t piece_until = input_ended ? p.to : VouchedUntil(p, min_last_tsc);
     ticks[p.bucket] += piece_until - p.from;
     p.published = piece_until;
