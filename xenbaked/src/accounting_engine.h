@@ -108,10 +108,6 @@ struct VcpuState {
   bool known = false;          // `state` describes the open interval
   bool dispatch_seen = false;  // the open running interval began with a dispatch we saw
   bool seen = false;           // a record named it: its time is accounted from its domain's origin
-  uint8_t tail_head = 0;       // `tail` is a ring: its oldest piece
-  uint8_t tail_count = 0;      // pieces held in `tail`
-  std::array<TailPiece, kTailPieces> tail{};
-  TailOverflow overflow;
 
   // A contradiction held back for the record it missed (see OnRunstateChange): the interval
   // link_since..link_at in link_from, published up to link_published, awaits a record of the
@@ -123,6 +119,13 @@ struct VcpuState {
   uint64_t link_since = 0;
   uint64_t link_at = 0;
   uint64_t link_published = 0;
+
+  // Held ends of closed intervals (TailPiece), kept last: the fields above are the ones every
+  // record of the vCPU touches, and stay in the cache lines they had.
+  uint8_t tail_head = 0;   // `tail` is a ring: its oldest piece
+  uint8_t tail_count = 0;  // pieces held in `tail`
+  std::array<TailPiece, kTailPieces> tail{};
+  TailOverflow overflow;
 
   bool doubtful() const { return doubt_to > doubt_from; }
   // The i-th piece held, oldest first.
