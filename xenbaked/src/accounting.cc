@@ -451,6 +451,8 @@ void AccountingEngine::EndOfInput() {
     if (!d.in_use || d.destroyed) continue;
     d.ForEachVcpu([&](VcpuState& v) {
       if (v.link_pending) impl_->SettleLink(d, v, /*reordered=*/false);
+      // No loss report can come now to take back a tail piece.
+      impl_->CloseTails(v, ~uint64_t{0});
     });
   }
   for (CpuState& c : impl_->cpus) impl_->AttributePending(c);

@@ -47,6 +47,46 @@ struct Activity {
 // Index of unknown time in VcpuState::ticks, after the four runstates.
 constexpr size_t kUnknown = 4;
 
+// A closed piece of a vCPU's interval in a state other than running that no CPU has vouched for
+// yet. Xen writes TRC_LOST_RECORDS on a CPU only when space frees there, so in merged TSC order
+// the report of a gap comes after the records other CPUs wrote during it: a record on CPU b can
+// close a vCPU's runnable, blocked or offline interval at a TSC a loss on CPU c (not reported
+// yet) already covers, though a wake, dispatch or pause of that vCPU may hide in the gap (all
+// three may be written on c). So a piece is held until every CPU has been heard from past its
+// end (a gap not reported yet begins after its CPU's last record), and a report that comes
+// first turns the part of it the gap covers into unknown (RetractTails). Running time needs no
+// holding: a running vCPU's changes are all written on the CPU it runs on, which vouches for it.
+struct TailPiece {
+  uint64_t from = 0;
+  uint64_t to = 0;
+  // How far a snapshot has published it (from..published): that part is never taken back (a
+  // snapshot publishes only up to the oldest last record over the CPUs, before any gap still to
+  // be reported).
+  mutable uint64_t published = 0;
+  uint32_t bucket = 0;  // Runstate: runnable, blocked or offline
+  // Vouched for from its end only: the state a record says the vCPU left, read back to the end
+  // of an earlier gap (CloseInterval). A change hidden in a later-reported gap anywhere in it
+  // leaves the state before that gap unknown too, so it is credited all or nothing.
+  bool backward = false;
+};
+// Pieces held per vCPU. A vCPU's pieces settle as soon as every CPU records past them, so more
+// than a few wait only while some CPU stays silent (or loses everything); then the oldest is
+// folded into the vCPU's TailOverflow.
+constexpr uint8_t kTailPieces = 4;
+
+// Older pieces folded together when a vCPU has more waiting than kTailPieces: their times per
+// state over the span they cover, no longer where in it. Credited in full once every CPU has
+// recorded past its end (so a capture read whole comes out exact), and a report covering any of
+// it takes from each state at most the length covered, counted from the span's start (which
+// covers a piece read back from its end as well): sound, and only as tight as the span allows.
+struct TailOverflow {
+  uint64_t from = 0;
+  uint64_t to = 0;                  // from == to: empty
+  std::array<uint64_t, 3> ticks{};  // runnable, blocked, offline
+  mutable bool published = false;   // a snapshot published it whole (never taken back then)
+  bool empty() const { return to == from; }
+};
+
 // A vCPU's time since its domain's origin is, at every instant, in exactly one bucket of
 // `ticks`: a runstate, or unknown. The open interval starts at since_tsc; while `known` it is in
 // `state`, otherwise unknown. `doubt_from`..`doubt_to` (when doubt_to > doubt_from) is a part of
@@ -80,7 +120,17 @@ struct VcpuState {
   uint64_t link_at = 0;
   uint64_t link_published = 0;
 
+  // Held ends of closed intervals (TailPiece), kept last: the fields above are the ones every
+  // record of the vCPU touches, and stay in the cache lines they had.
+  uint8_t tail_head = 0;   // `tail` is a ring: its oldest piece
+  uint8_t tail_count = 0;  // pieces held in `tail`
+  std::array<TailPiece, kTailPieces> tail{};
+  TailOverflow overflow;
+
   bool doubtful() const { return doubt_to > doubt_from; }
+  // The i-th piece held, oldest first.
+  TailPiece& Tail(uint8_t i) { return tail[(tail_head + i) % kTailPieces]; }
+  const TailPiece& Tail(uint8_t i) const { return tail[(tail_head + i) % kTailPieces]; }
 };
 
 struct DomainState {
@@ -192,6 +242,10 @@ struct AccountingEngine::Impl {
   // interval (credit2's rate limit is 1 ms), so no real sequence of changes is read as one.
   uint64_t reorder_ticks = 0;
   bool input_ended = false;  // EndOfInput: no record can come to contradict an open interval
+  // A lower bound of the oldest CPUs' HeardUntil: a tail piece ending at or before it is vouched
+  // for (no loss still to be reported can cover it). Refreshed only when a vCPU's tail is full,
+  // at a domain's end and at a loss report, so the hot path never walks the CPUs.
+  uint64_t heard_floor = 0;
   // By domid, between a DOM0_DOM_REM that ended a domain and the SCHED_DOM_REM Xen traces an RCU
   // grace period later, during which the id may be reused: `late_sched_rem` expects that record
   // (it must not end a new incarnation); `dying` holds until the id's next ADD (records of the
@@ -240,10 +294,32 @@ struct AccountingEngine::Impl {
   // (kNotTold when none does: a loss, the domain's end). Returns where the interval ended.
   uint64_t CloseInterval(DomainState& d, VcpuState& v, uint32_t cpu, uint64_t tsc, int told,
                          bool completes_slice);
+  // Credits from..to to `bucket`. A state other than running is credited at once only as far
+  // as `vouched` (published, or before a contradiction's record) or every CPU's word reaches;
+  // the rest is held as a tail piece (HoldTail).
   void Credit(DomainState& d, VcpuState& v, size_t bucket, uint64_t from, uint64_t to,
-              uint32_t run_cpu, bool completes_slice);
-  // Settles a held-back contradiction: the missed record came (`reordered`), or not.
-  void SettleLink(DomainState& d, VcpuState& v, bool reordered);
+              uint32_t run_cpu, bool completes_slice, uint64_t vouched);
+  void HoldTail(VcpuState& v, size_t bucket, uint64_t from, uint64_t to, uint64_t vouched,
+                bool backward);
+  // A full tail: settles what the CPUs vouch for, or folds the oldest piece into the overflow.
+  [[gnu::noinline]] void MakeTailRoom(VcpuState& v);
+  // How far piece `p` is vouched for when every CPU has recorded past `heard`.
+  static uint64_t VouchedUntil(const engine_detail::TailPiece& p, uint64_t heard);
+  // Credits in full the pieces that end at or before `heard` (every CPU recorded past them).
+  static void SettleTails(VcpuState& v, uint64_t heard);
+  // Credits every piece as far as `heard` or its publication reaches, the rest to unknown: no
+  // report can come later to tell (the input ended: `heard` is the maximum; or the domain ends).
+  static void CloseTails(VcpuState& v, uint64_t heard);
+  // A loss from gap_from was reported at gap_to: the part of each piece the gap covers may have
+  // hidden a change, and goes to unknown.
+  static void RetractTails(VcpuState& v, uint64_t gap_from, uint64_t gap_to);
+  // The oldest TSC every CPU heard from has recorded past (its scheduler-group records), at
+  // most `cap`; also raises heard_floor to it.
+  uint64_t RefreshHeardFloor(uint64_t cap);
+  // Settles a held-back contradiction: the missed record came (`reordered`: stamped
+  // `missed_tsc`, on `missed_cpu`), or not.
+  void SettleLink(DomainState& d, VcpuState& v, bool reordered, uint64_t missed_tsc = 0,
+                  uint32_t missed_cpu = 0);
   // A dispatch of v on `cpu`: counts, and who runs there.
   void Dispatched(CpuState& c, VcpuState& v, uint32_t cpu, uint64_t tsc, uint32_t domid,
                   uint32_t vcpu_id);

@@ -38,6 +38,19 @@ void AccountingEngine::Impl::PublishOpen(const VcpuState& v, uint64_t tsc, uint6
     if (input_ended || min_last_tsc > v.link_at + reorder_ticks)
       ticks[kUnknown] += v.link_at > published ? v.link_at - published : 0;
   }
+  // Tail pieces (HoldTail): as far as a not-running open interval is, the oldest last record
+  // over the CPUs, before which no loss still to be reported can begin.
+  const TailOverflow& o = v.overflow;
+  if (!o.empty() && (input_ended || o.published || min_last_tsc >= o.to)) {
+    for (size_t s = 0; s < 3; ++s) ticks[s + 1] += o.ticks[s];
+    o.published = true;
+  }
+  for (uint8_t i = 0; i < v.tail_count; ++i) {
+    const TailPiece& p = v.Tail(i);
+    const uint64_t piece_until = input_ended ? p.to : VouchedUntil(p, min_last_tsc);
+    ticks[p.bucket] += piece_until - p.from;
+    p.published = piece_until;
+  }
   const bool running = v.known && v.state == Runstate::kRunning;
   uint64_t until = tsc;
   if (!input_ended) until = std::min(tsc, running ? cpus[v.cpu].last_tsc : min_last_tsc);

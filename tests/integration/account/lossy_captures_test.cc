@@ -15,8 +15,7 @@
 // The oracle is the engine over the intact capture: per vCPU and state, its figure with its own
 // unknown (the time before the vCPU's first record). Under loss the engine may only widen what it
 // does not know, so the lossy reading [reported, reported + unknown] must contain the intact one
-// [intact, intact + intact unknown], for every domain, vCPU and state. It holds on the dom0-only
-// captures; on the capture with guests it does not, and that case is DISABLED_ (see below).
+// [intact, intact + intact unknown], for every domain, vCPU and state, on every capture.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -268,7 +267,7 @@ class LossyCaptureTest : public ::testing::TestWithParam<std::string> {
   const tracefmt::TscClock clock{kCpuKhz};
 };
 
-// The soundness rule, instantiated below on the captures where it holds.
+// The soundness rule, instantiated below on every capture.
 class LossySoundnessTest : public LossyCaptureTest {};
 
 TEST_P(LossySoundnessTest, IntactTimesLieWithinReportedPlusUnknown) {
@@ -351,21 +350,21 @@ INSTANTIATE_TEST_SUITE_P(Captures, LossyCaptureTest, ::testing::ValuesIn(kCaptur
 INSTANTIATE_TEST_SUITE_P(Dom0Captures, LossySoundnessTest,
                          ::testing::Values(kCaptures[1], kCaptures[2]), CaptureName);
 
-// DISABLED: the rule does not hold on the capture with guests (every seed). A LOST_RECORDS
-// report comes after the records it stands for, in TSC order: a vCPU whose interval a record on
-// another CPU closes between the first lost TSC and the report is credited in full to its old
-// state, though the gap may have hidden its changes. The smallest case: seed 1's gap on CPU 1
-// (records #10260–#10367 of its stream, TSC 120986738244–121028232060, reported at
-// 121028232060). Hidden in it, d2v0 runs on CPU 1 (#10269), blocks (#10280), wakes (#10286),
-// runs again (#10303) and waits (#10332); the lossy trace next sees it dispatched on CPU 0
-// (#11144, TSC 121018627076, before the report), old state runnable as last known, so its
-// 9.56 ms running and 0.77 ms blocked are reported as runnable, with no unknown added (the
-// single-gap test below). Enabled again when the engine takes a late report back over the
-// intervals it covers.
-INSTANTIATE_TEST_SUITE_P(DISABLED_GuestsCapture, LossySoundnessTest,
-                         ::testing::Values(kCaptures[0]), CaptureName);
+// The capture with guests is where a LOST_RECORDS report matters most: it comes after the records
+// it stands for, in TSC order, so a record on another CPU can close a vCPU's interval between the
+// first lost TSC and the report. The engine holds such a closed interval's end until every CPU
+// has recorded past it, and a report that comes first turns the part its gap covers into
+// unknown (accounting_engine.h, TailPiece).
+INSTANTIATE_TEST_SUITE_P(GuestsCapture, LossySoundnessTest, ::testing::Values(kCaptures[0]),
+                         CaptureName);
 
-TEST(LossyGuestsCaptureTest, DISABLED_OneGapOnTheGuestsCaptureThatHidesChangesSeenFirstElsewhere) {
+// The smallest case: seed 1's gap on CPU 1 (records #10260–#10367 of its stream, TSC
+// 120986738244–121028232060, reported at 121028232060). Hidden in it, d2v0 runs on CPU 1
+// (#10269), blocks (#10280), wakes (#10286), runs again (#10303) and waits (#10332); the lossy
+// trace next sees it dispatched on CPU 0 (#11144, TSC 121018627076, before the report), old
+// state runnable as last known. Credited at once, its 9.56 ms running and 0.77 ms blocked would
+// be reported as runnable with no unknown added.
+TEST(LossyGuestsCaptureTest, OneGapOnTheGuestsCaptureThatHidesChangesSeenFirstElsewhere) {
   const std::string& path = kCaptures[0];
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
   const Streams guests = ReadStreams(path);

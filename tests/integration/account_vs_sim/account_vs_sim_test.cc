@@ -34,6 +34,7 @@ constexpr uint64_t kSecond = 1'000'000'000;
 struct Sums {
   std::array<uint64_t, 3> ns{};  // running, runnable, blocked
   uint64_t dispatches = 0;
+  uint64_t unknown_ns = 0;  // the engine's: the truth may lie up to this above its figure
 };
 using SumsById = std::map<uint32_t, Sums>;
 
@@ -65,6 +66,7 @@ SumsById EngineSums(const AccountingSnapshot& delta) {
     s.ns[1] += d.runnable_ns;
     s.ns[2] += d.blocked_ns;
     s.dispatches += d.dispatches;
+    s.unknown_ns += d.unknown_ns;
   }
   return out;
 }
@@ -106,9 +108,16 @@ void ExpectWindowMatchesTruth(const xenbaked::Window& w, const Truth& later, con
         static_cast<double>(later.FindLive(static_cast<uint16_t>(id)) != nullptr
                                 ? later.FindLive(static_cast<uint16_t>(id))->vcpus.size()
                                 : 4);
-    ExpectWithinTenthOfAPercent(it->second.ns[0], t.ns[0], "running", id, vcpus * unvouched_ns);
-    ExpectWithinTenthOfAPercent(it->second.ns[1], t.ns[1], "runnable", id, vcpus * unvouched_ns);
-    ExpectWithinTenthOfAPercent(it->second.ns[2], t.ns[2], "blocked", id, vcpus * unvouched_ns);
+    // A domain destroyed in the window ends with its vCPUs' last intervals unknown as far as some
+    // CPU had not recorded past them (a loss reported later could have hidden a change there, and
+    // the final record cannot be taken back): the truth may lie that much above the figure.
+    const double lag = vcpus * unvouched_ns;
+    const double unknown = static_cast<double>(it->second.unknown_ns);
+    for (size_t s = 0; s < 3; ++s) {
+      const char* what = s == 0 ? "running" : s == 1 ? "runnable" : "blocked";
+      ExpectWithinTenthOfAPercent(it->second.ns[s], t.ns[s], what, id,
+                                  lag + (t.ns[s] > it->second.ns[s] ? unknown : 0.0));
+    }
     EXPECT_EQ(it->second.dispatches, t.dispatches) << "dispatches of domain " << id;
     ++compared;
   }

@@ -21,23 +21,30 @@
 //    a vCPU running on the lossy CPU (its running time ends at the first lost TSC), or any vCPU
 //    not running (its wake, dispatch or pause may have been written on the lossy CPU). A vCPU
 //    running on another CPU is untouched. After the gap the vCPU's next record says where it
-//    was (its old state), so only the gap itself is lost;
+//    was (its old state), so only the gap itself is lost. Xen writes the report only when space
+//    frees, after what the other CPUs wrote meanwhile, so the end of a closed interval not
+//    running is held until every CPU has recorded past it, and a report that comes first makes
+//    the part its gap covers unknown;
+//  - the part of a closed interval a record older than it (out of order) shows was not in one
+//    state;
 //  - an interval a contradicting record ends (old state not the one held) with no loss to
 //    explain it, except what a snapshot had already published. A contradiction is first held
 //    back for 10 µs of TSC: records from two CPUs out of TSC order by less (a wake on the
 //    waker's CPU and the dispatch it caused on another, TSC skew) are put in order instead.
 // The gap is also reported per CPU as `lost_gap_ns`, never as anyone's running time.
 //
-// Totals only grow: a snapshot publishes an open interval only as far as nothing still to come
-// can take back (a vCPU running on CPU c up to c's last record, a loss on c beginning after it;
-// one not running up to the oldest last record over the CPUs), and a later close never credits
-// less than was published. After EndOfInput every open interval runs to the snapshot.
+// Totals only grow: a snapshot publishes an open interval, or the held end of a closed one, only
+// as far as nothing still to come can take back (a vCPU running on CPU c up to c's last record,
+// a loss on c beginning after it; one not running up to the oldest last record over the CPUs),
+// and a later close or report never takes back what was published. After EndOfInput every
+// interval runs to the snapshot. A domain destroyed before every CPU recorded past its vCPUs'
+// last changes ends with that stretch unknown (its final record cannot be taken back).
 //
 // Units: all times are accumulated in TSC ticks and converted to ns once, at Snapshot, so sums
 // over many intervals carry no per-interval rounding.
 //
 // Memory: a domid-indexed table (32768 × 4 bytes), one slot per domain id ever seen (~200 bytes)
-// and one ~150-byte state per vCPU named. A domain's vCPU states are a table by id that grows to
+// and one ~320-byte state per vCPU named. A domain's vCPU states are a table by id that grows to
 // at most twice the vCPUs the domain has named, and a map for ids beyond it, so memory follows
 // the records given, not the largest id a (maybe hostile) record names (ids are bounded by Xen:
 // domid <= 32767, vCPU id <= kMaxVcpuId).
