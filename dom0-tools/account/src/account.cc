@@ -1,6 +1,7 @@
 #include "dom0tools/account.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -119,8 +120,7 @@ int RunAccount(const AccountOptions& o, std::FILE* out, std::FILE* err) {
   if (!khz) {
     fmt::print(err, "xenbake-account: {}\n", khz.error().Describe());
     // No frequency anywhere: the command line must give it; an unreadable sidecar: a failure.
-    return khz.error().code == tracefmt::ErrorCode::kInvalidArgument ? cli::kExitUsage
-                                                                     : cli::kExitFailure;
+    return ::access((o.path + ".meta").c_str(), F_OK) != 0 ? cli::kExitUsage : cli::kExitFailure;
   }
   tracefmt::Result<AccountResult> result = AccountFile(o.path, *khz);
   if (!result) {

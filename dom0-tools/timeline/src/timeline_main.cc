@@ -161,8 +161,8 @@ int Run(const Options& options) {
     if (!khz) {
       fmt::print(stderr, "xenbake-timeline: {}\n", khz.error().Describe());
       // No frequency anywhere: the command line must give it; an unreadable sidecar: a failure.
-      return khz.error().code == tracefmt::ErrorCode::kInvalidArgument ? cli::kExitUsage
-                                                                       : cli::kExitFailure;
+      return ::access((options.input + ".meta").c_str(), F_OK) != 0 ? cli::kExitUsage
+                                                                    : cli::kExitFailure;
     }
     config.cpu_khz = *khz;
   }

@@ -179,12 +179,12 @@ int TopMain(int argc, char** argv) {
     fmt::print(stderr, "xenbake-top: {}\n", ExplainOpenError(feed.error(), o.shm_path));
     return cli::kExitFailure;
   }
+  TopModel first = feed->Next();
+  if (!StartsLive(first, o.shm_path)) return cli::kExitFailure;
   if (!o.batch && !::isatty(STDOUT_FILENO)) {
     fmt::print(stderr, "xenbake-top: standard output is not a terminal; use --batch\n");
     return cli::kExitUsage;
   }
-  TopModel first = feed->Next();
-  if (!StartsLive(first, o.shm_path)) return cli::kExitFailure;
   if (o.batch) {
     return cli::WithOutput(o.output, stdout, stderr, "xenbake-top", [&](std::FILE* file) {
       return RunBatch(*feed, std::move(first), o, ui, file);

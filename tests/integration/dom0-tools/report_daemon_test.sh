@@ -89,5 +89,5 @@ for input in /dev/zero "$work/fifo"; do
 done
 status=0
 "$report" --from "" "$log" >/dev/null 2>&1 || status=$?
-[ "$status" = 1 ] || fail "--from \"\": exit $status, expected 1"
+[ "$status" = 2 ] || fail "--from \"\": exit $status, expected 2 (usage)"
 echo "PASS"
