@@ -11,6 +11,8 @@ packages=(
   libncurses-dev libgtest-dev libgmock-dev libbenchmark-dev
   # test tiers: terminal tests, the real-Xen tier under QEMU (jq reads its JSON), timings
   tmux qemu-system-x86 busybox-static cpio xz-utils time jq
+  # man pages: rendered and checked for warnings by the tests
+  man-db groff-base
 )
 
 missing=()

@@ -13,6 +13,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli/command_line.h"
+#include "cli/exit_status.h"
 #include "simulator/capture_check.h"
 #include "simulator/overflow_study.h"
 #include "simulator/sim_server.h"
@@ -122,13 +124,13 @@ int Run(RunOptions& o) {
   auto host = SimulatedHost::Create(o.host);
   if (!host) {
     fmt::print(stderr, "xenbake-sim: {}\n", host.error().Describe());
-    return 1;
+    return cli::kExitFailure;
   }
   if (!o.mask_text.empty()) {
     const std::optional<uint32_t> mask = tracefmt::ParseEventMask(o.mask_text);
     if (!mask) {
       fmt::print(stderr, "xenbake-sim: bad --mask '{}'\n", o.mask_text);
-      return 2;
+      return cli::kExitUsage;
     }
     (*host)->SetEventMask(*mask);
   }
@@ -137,7 +139,7 @@ int Run(RunOptions& o) {
     const std::vector<uint32_t>& offline = o.host.offline_cpu_ids;
     if (std::find(offline.begin(), offline.end(), cpu) == offline.end()) {
       fmt::print(stderr, "xenbake-sim: --online-after-enable {}: not one of --offline-cpus\n", cpu);
-      return 2;
+      return cli::kExitUsage;
     }
   }
   auto server = SimServer::Start(**host, [&](SimOp op) {
@@ -148,11 +150,11 @@ int Run(RunOptions& o) {
   });
   if (!server) {
     fmt::print(stderr, "xenbake-sim: {}\n", server.error().Describe());
-    return 1;
+    return cli::kExitFailure;
   }
   if (auto st = (*host)->StartRealtime(o.speed); !st) {
     fmt::print(stderr, "xenbake-sim: {}\n", st.error().Describe());
-    return 1;
+    return cli::kExitFailure;
   }
   if (!o.ready_path.empty()) WriteText(o.ready_path, o.host.shm_path + "\n");
   fmt::print(stderr, "xenbake-sim: ready: XENBAKE_SIM={} ({} CPUs, {} domains)\n", o.host.shm_path,
@@ -170,16 +172,17 @@ int Run(RunOptions& o) {
   (*server)->Stop();
   ::unlink(o.host.shm_path.c_str());
 
-  int rc = 0;
+  int rc = cli::kExitOk;
   if (!o.produced_path.empty()) {
     (*host)->WithProducedLog([&](const ProducedLog* log) {
       if (auto st = log->WriteXentraceFile(o.produced_path); !st) {
         fmt::print(stderr, "xenbake-sim: {}\n", st.error().Describe());
-        rc = 1;
+        rc = cli::kExitFailure;
       }
     });
   }
-  if (!WriteText(o.truth_path, TruthToJson((*host)->TruthSnapshot()).dump(2) + "\n")) rc = 1;
+  if (!WriteText(o.truth_path, TruthToJson((*host)->TruthSnapshot()).dump(2) + "\n"))
+    rc = cli::kExitFailure;
   return rc;
 }
 
@@ -192,7 +195,7 @@ int Check(const CheckOptions& o) {
   auto cmp = CompareCaptures(o.capture, o.reference, o.discarded_prefix);
   if (!cmp) {
     fmt::print(stderr, "xenbake-sim check: {}\n", cmp.error().Describe());
-    return 1;
+    return cli::kExitFailure;
   }
   std::vector<std::string> problems = cmp->problems;
   uint64_t dropped = 0, reported = 0;
@@ -201,7 +204,7 @@ int Check(const CheckOptions& o) {
     const nlohmann::json truth = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
     if (truth.is_discarded()) {
       fmt::print(stderr, "xenbake-sim check: cannot parse {}\n", o.truth);
-      return 1;
+      return cli::kExitFailure;
     }
     dropped = truth.value("dropped", uint64_t{0});
     reported = truth.value("dropped_reported", uint64_t{0});
@@ -231,7 +234,7 @@ int Check(const CheckOptions& o) {
   for (const std::string& p : problems) fmt::print("PROBLEM: {}\n", p);
   fmt::print("{}\n",
              problems.empty() ? "OK: the capture holds exactly what was produced" : "FAILED");
-  return problems.empty() ? 0 : 1;
+  return problems.empty() ? cli::kExitOk : cli::kExitFailure;
 }
 
 struct StudyOptions {
@@ -243,17 +246,35 @@ int Study(const StudyOptions& o) {
   const std::vector<OverflowPoint> points = RunOverflowStudy(OverflowStudyConfig{});
   size_t disagree = 0;
   for (const OverflowPoint& p : points) disagree += p.agrees() ? 0 : 1;
-  if (!WriteText(o.table_path, OverflowTableMarkdown(points))) return 1;
-  if (!o.svg_path.empty() && !WriteText(o.svg_path, OverflowSvg(points))) return 1;
+  if (!WriteText(o.table_path, OverflowTableMarkdown(points))) return cli::kExitFailure;
+  if (!o.svg_path.empty() && !WriteText(o.svg_path, OverflowSvg(points))) return cli::kExitFailure;
   fmt::print(stderr, "{} points, {} disagree with the bound\n", points.size(), disagree);
-  return disagree == 0 ? 0 : 1;
+  return disagree == 0 ? cli::kExitOk : cli::kExitFailure;
 }
 
 }  // namespace
 
 int SimMain(int argc, char** argv) {
-  CLI::App app{"xenbake-sim: a simulated Xen host for trace consumers"};
-  app.set_version_flag("--version", "xenbake-sim " XENBAKED_VERSION);
+  CLI::App app{
+      "A simulated Xen host for trace consumers\n\n"
+      "run: a workload (or the replay of a capture) in trace memory that unmodified consumers "
+      "(xentrace, xenbaked --backend xen) read through the libxen shim (LD_PRELOAD="
+      "libxenbake-shim.so XENBAKE_SIM=PATH); check: compare a consumer's capture with what was "
+      "produced; overflow-study: loss against buffer size, record rate and drain latency."};
+  cli::Configure(app, "xenbake-sim");
+  app.footer(
+      "\n" +
+      cli::ExitStatusSection(
+          {.ok = "run: stopped after --duration or a signal; check: the capture holds "
+                 "exactly what was produced; overflow-study: every point within the bound",
+           .failure = "the simulator could not start, an output could not be written, "
+                      "check found problems, or a study point broke the bound",
+           .usage = "a bad --mask or --online-after-enable",
+           .partial = ""}) +
+      "\nEXAMPLES\n"
+      "  xenbake-sim run --shm /dev/shm/sim --cpus 4 --domains 6 --duration 30 --truth t.json\n"
+      "  xenbake-sim check --capture out.xt --reference produced.xt --truth t.json\n"
+      "  xenbake-sim overflow-study --svg overflow.svg\n");
   app.require_subcommand(1);
   RunOptions run_options;
   CLI::App* run = app.add_subcommand("run", "run a workload (or a replay) for the libxen shim");
@@ -270,7 +291,7 @@ int SimMain(int argc, char** argv) {
   CLI::App* study = app.add_subcommand("overflow-study", "loss vs buffer size, rate, latency");
   study->add_option("--svg", study_options.svg_path, "plot to write ('' for none)");
   study->add_option("--table", study_options.table_path, "Markdown table ('-': stdout)");
-  CLI11_PARSE(app, argc, argv);
+  if (std::optional<int> status = cli::Parse(app, argc, argv, stdout, stderr)) return *status;
   if (run->parsed()) return Run(run_options);
   if (check->parsed()) return Check(check_options);
   return Study(study_options);

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "../unit/dump/run_dump.h"
+#include "cli/exit_status.h"
 
 namespace dom0tools {
 namespace {
@@ -45,7 +46,7 @@ TEST_P(GoldenTest, OutputEqualsExpectFile) {
   std::filesystem::current_path(kData);
   DumpRun run = RunDumpMain(args);
   std::filesystem::current_path(cwd);
-  ASSERT_EQ(run.status, kExitOk) << run.err;
+  ASSERT_EQ(run.status, cli::kExitOk) << run.err;
   const std::string expect_path = kData + "/golden/" + c.expect;
   if (std::getenv("XENBAKED_UPDATE_GOLDEN") != nullptr) {
     std::ofstream(expect_path) << run.out;
@@ -70,10 +71,10 @@ INSTANTIATE_TEST_SUITE_P(
                    {"--cpu-khz", "2596120", "slices/guests-sched.bin"}},
         GoldenCase{"guests-sched.file-order.expect",
                    {"--order", "file", "slices/guests-sched.bin"}},
-        GoldenCase{"qemu-all.jsonl.expect", {"--json", "slices/qemu-all.bin"}},
+        GoldenCase{"qemu-all.jsonl.expect", {"--format", "json", "slices/qemu-all.bin"}},
         GoldenCase{"guests-sched.summary.expect", {"--summary", "slices/guests-sched.bin"}},
         GoldenCase{"qemu-sched.summary-json.expect",
-                   {"--summary", "--json", "slices/qemu-sched.bin"}}),
+                   {"--summary", "--format", "json", "slices/qemu-sched.bin"}}),
     [](const auto& info) {
       std::string name = info.param.expect;
       for (char& ch : name) {
@@ -82,7 +83,8 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
-// `xenbake-dump --summary --json` on the full real captures gives exactly the READMEs' figures.
+// `xenbake-dump --summary --format json` on the full real captures gives exactly the READMEs'
+// figures.
 struct Published {
   const char* file;
   uint64_t bytes, records, cpu_change, wrap, lost_events, lost, cpu0, cpu1;
@@ -95,8 +97,8 @@ TEST_P(RealCaptureJsonTest, SummaryJsonEqualsReadme) {
   const std::string path = std::string(XENBAKED_SHARED_DATA) + "/" + p.file;
   if (!std::filesystem::exists(path))
     GTEST_SKIP() << path << " is absent: shared/data is not beside the project";
-  DumpRun run = RunDumpMain({"--summary", "--json", path});
-  ASSERT_EQ(run.status, kExitOk) << run.err;
+  DumpRun run = RunDumpMain({"--summary", "--format", "json", path});
+  ASSERT_EQ(run.status, cli::kExitOk) << run.err;
   const nlohmann::json j = nlohmann::json::parse(run.out);
   EXPECT_EQ(j["bytes"], p.bytes);
   EXPECT_EQ(j["records"], p.records);

@@ -98,7 +98,7 @@ if [[ -z $warnings ]]; then ok "no warnings or errors from the daemon"; else
 RAW=$OUT/raw.xt
 check "raw capture written, with its .meta sidecar" test -s "$RAW" -a -s "$RAW.meta"
 summary=$WORK/summary.json
-if "$DUMP" --summary --json "$RAW" >"$summary" 2>"$WORK/dump.err"; then
+if "$DUMP" --summary --format json "$RAW" >"$summary" 2>"$WORK/dump.err"; then
     ok "raw capture decodes whole ($(jq .records "$summary") records, $(stat -c %s "$RAW") bytes)"
 else
     bad "raw capture decodes whole: $(cat "$WORK/dump.err")"
@@ -137,7 +137,7 @@ fi
 
 # --- accounting: the daemon against xenbake-account over the same capture --------------------
 acct=$WORK/account.json
-if "$ACCOUNT" --json "$RAW" >"$acct" 2>"$WORK/account.err"; then
+if "$ACCOUNT" --format json "$RAW" >"$acct" 2>"$WORK/account.err"; then
     ok "xenbake-account reads the raw capture ($(jq .records "$acct") records, $(jq .elapsed_ns "$acct") ns)"
 else
     bad "xenbake-account reads the raw capture: $(cat "$WORK/account.err")"

@@ -9,12 +9,14 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <cstdlib>
 #include <iterator>
 
 #include "tracefmt/events.h"
 #include "xenbaked/accounting.h"
 #include "xenbaked/domain_names.h"
+#include "xenbaked/live_table.h"
 #include "xenbaked/reconcile.h"
 #include "xenbaked/signals.h"
 #include "xenbaked/tbuf_advice.h"
@@ -29,7 +31,7 @@ struct Daemon::Impl final : MergedRecordSink {
         hypervisor(hv),
         options(std::move(opts)),
         log(logger),
-        live_out(out) {}
+        live(out != nullptr ? std::make_optional<LiveTerminal>(out) : std::nullopt) {}
 
   void Add(const tracefmt::MergedRecord& m) override { accounting->Add(m); }
   tracefmt::RunTaken TakeRun(const tracefmt::RunOffer& offer) override {
@@ -50,7 +52,7 @@ struct Daemon::Impl final : MergedRecordSink {
   Hypervisor& hypervisor;
   DaemonOptions options;
   Logger& log;
-  std::FILE* live_out;
+  std::optional<LiveTerminal> live;  // the live table's terminal, while it is there
 
   PhysInfo physinfo;
   std::unique_ptr<AccountingEngine> engine;
@@ -129,8 +131,14 @@ tracefmt::Status Daemon::Impl::Start() {
         Stop();
       },
       [this] {
-        log.Notice("SIGHUP: reopening logs, looking domain names up again");
+        if (live && live->HungUp()) {
+          live.reset();
+          log.Notice("SIGHUP: the live table's terminal hung up: final drain and exit");
+          Stop();
+          return;
+        }
         names.ForgetAll();  // picks up renames (xl rename), which nothing else follows
+        log.Notice("SIGHUP: reopening logs, looking domain names up again");
         for (auto& p : publishers)
           if (tracefmt::Status st = p->Reopen(); !st) {
             ++publish_errors;
@@ -313,15 +321,19 @@ void Daemon::Impl::Publish(bool final) {
   // the windows keep it until they close): the engine lets it go and reuses its slot, so memory
   // follows the domains alive, not every domain a long-running host ever created.
   engine->ForgetDestroyed();
-  if (live_out != nullptr) {
+  if (live) {
     const Window* w = history->length_count() > 0 && !history->windows(0).empty()
                           ? &history->windows(0).back()
                           : nullptr;
-    const std::string table = RenderLiveTable(w, totals, health, names.names(), 20,
-                                              reconciler ? &reconciler->report() : nullptr);
-    std::fputs("\033[H\033[J", live_out);  // redraw in place
-    std::fputs(table.c_str(), live_out);
-    std::fflush(live_out);
+    if (!live->Draw(RenderLiveTable(w, totals, health, names.names(), live->Size(),
+                                    reconciler ? &reconciler->report() : nullptr))) {
+      // Nobody is watching any more (a hang-up whose SIGHUP went elsewhere): end as on SIGHUP.
+      live.reset();
+      if (!final) {
+        log.Notice("the live table's terminal is gone: final drain and exit");
+        boost::asio::post(io, [this] { Stop(); });
+      }
+    }
   }
   if (watchdog) sd_notify(0, "WATCHDOG=1");
   sd_notifyf(0, "STATUS=%llu records, %llu lost, %zu domains",
@@ -388,71 +400,6 @@ const AccountingSnapshot& Daemon::totals() const {
 }
 void Daemon::PublishNow() {
   impl_->Publish(false);
-}
-
-namespace {
-// Domain names are set by less-privileged users: keep printable ASCII only, bounded width.
-std::string SafeName(const std::string& raw, uint32_t domid) {
-  if (domid == tracefmt::ev::kIdleDomain) return "(idle)";
-  std::string out;
-  for (char c : raw) {
-    if (out.size() >= 16) break;
-    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  }
-  return out;
-}
-}  // namespace
-
-std::string RenderLiveTable(const Window* window, const AccountingSnapshot& totals,
-                            const DaemonHealth& health,
-                            const std::unordered_map<uint32_t, std::string>& names, size_t max_rows,
-                            const ReconcileReport* reconcile) {
-  std::string out = fmt::format(
-      "xenbaked {} [{}]  records {}  lost {}  wakes irq/timer {}/{}  drain max {:.1f} us  "
-      "anomalies {}\n",
-      health.version.empty() ? XENBAKED_VERSION : health.version, health.backend, health.records,
-      health.lost_records, health.wakes_irq, health.wakes_timer,
-      static_cast<double>(health.drain_latency.max_ns) / 1e3, health.anomalies);
-  if (!health.untraced_cpus.empty())
-    out += fmt::format("WARNING: CPU(s) {} online without a trace buffer: not accounted\n",
-                       fmt::join(health.untraced_cpus, ","));
-  if (reconcile != nullptr && reconcile->host.vcpus > 0) {
-    const DomainReconcile& h = reconcile->host;
-    out += fmt::format(
-        "vs Xen's cpu_time: {:+.3f} ms over {:.1f} s on {} vCPUs (explained within -{:.3f}/+{:.3f} "
-        "ms), {} unexplained period(s)\n",
-        static_cast<double>(h.error_ns()) / 1e6, static_cast<double>(reconcile->period_ns) / 1e9,
-        h.vcpus, static_cast<double>(h.bound_below_ns()) / 1e6,
-        static_cast<double>(h.bound_above_ns()) / 1e6, reconcile->unexplained_periods);
-  }
-  if (window == nullptr || window->end_ns <= window->start_ns) {
-    out += fmt::format("(first window not closed yet; {} domains seen)\n", totals.domains.size());
-    return out;
-  }
-  const double len_ns = static_cast<double>(window->end_ns - window->start_ns);
-  out += fmt::format("last {:.1f} s; % of one CPU, summed over vCPUs\n", len_ns / 1e9);
-  out += fmt::format("{:>6} {:<16} {:>5} {:>8} {:>8} {:>8} {:>11} {:>6}\n", "DOMID", "NAME",
-                     "VCPUS", "CPU%", "WAIT%", "BLOCK%", "DISPATCH/s", "LOST");
-  std::vector<const DomainTotals*> rows;
-  for (const DomainTotals& d : window->delta.domains) rows.push_back(&d);
-  std::sort(rows.begin(), rows.end(), [](const DomainTotals* a, const DomainTotals* b) {
-    return a->running_ns != b->running_ns ? a->running_ns > b->running_ns : a->domid < b->domid;
-  });
-  size_t shown = 0;
-  for (const DomainTotals* d : rows) {
-    if (shown++ == max_rows) {
-      out += fmt::format("... {} more\n", rows.size() - max_rows);
-      break;
-    }
-    auto it = names.find(d->domid);
-    const std::string name = SafeName(it == names.end() ? std::string() : it->second, d->domid);
-    out += fmt::format("{:>6} {:<16} {:>5} {:>8.1f} {:>8.1f} {:>8.1f} {:>11.0f} {:>6}{}\n",
-                       d->domid, name, d->vcpus.size(), 100.0 * d->running_ns / len_ns,
-                       100.0 * d->runnable_ns / len_ns, 100.0 * d->blocked_ns / len_ns,
-                       d->dispatches * 1e9 / len_ns, d->lost_records,
-                       d->destroyed ? " (destroyed)" : "");
-  }
-  return out;
 }
 
 }  // namespace xenbaked

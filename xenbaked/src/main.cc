@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <numeric>
 
+#include "cli/exit_status.h"
 #include "simulator/simulated_host.h"
 #include "xenbaked/daemon.h"
 #include "xenbaked/instance_lock.h"
@@ -70,12 +71,12 @@ int Main(int argc, char** argv) {
   // Before anything at an output path is unlinked or replaced: one daemon per set of paths.
   if (tracefmt::Status st = EnsureOutputDirectories(options); !st) {
     log.Error("{}", st.error().Describe());
-    return 1;
+    return cli::kExitFailure;
   }
   tracefmt::Result<std::vector<InstanceLock>> locks = LockOutputs(options);
   if (!locks) {
     log.Error("{}", locks.error().Describe());
-    return 1;
+    return cli::kExitFailure;
   }
   SetUpProcess(options, log);
 
@@ -89,7 +90,7 @@ int Main(int argc, char** argv) {
     auto xen = XenHypervisor::Open(log);
     if (!xen) {
       log.Error("{}", xen.error().Describe());
-      return 1;
+      return cli::kExitFailure;
     }
     hypervisor = std::move(*xen);
   } else {
@@ -98,7 +99,7 @@ int Main(int argc, char** argv) {
     auto created = simulator::SimulatedHost::Create(SimulatedHostConfig(options.simulate));
     if (!created) {
       log.Error("simulator: {}", created.error().Describe());
-      return 1;
+      return cli::kExitFailure;
     }
     host = std::move(*created);
     hypervisor = std::make_unique<SimulatedHypervisor>(*host);
@@ -110,27 +111,27 @@ int Main(int argc, char** argv) {
   tracefmt::Result<PhysInfo> physinfo = hypervisor->GetPhysInfo();
   if (!physinfo) {
     log.Error("physinfo: {}", physinfo.error().Describe());
-    return 1;
+    return cli::kExitFailure;
   }
   tracefmt::Result<std::vector<std::string>> cpu_warnings =
       CheckCpuMask(options.cpu_mask, *physinfo);
   if (!cpu_warnings) {
     log.Error("{}", cpu_warnings.error().Describe());
-    return 2;
+    return cli::kExitUsage;
   }
   for (const std::string& warning : *cpu_warnings) log.Warn("{}", warning);
   if (auto endpoints = AddPublishers(daemon, io, options, *physinfo, log, RealtimeNs); !endpoints) {
     log.Error("{}", endpoints.error().Describe());
-    return 1;
+    return cli::kExitFailure;
   }
   if (tracefmt::Status st = daemon.Start(); !st) {
     log.Error("start-up: {}", st.error().Describe());
-    return 1;
+    return cli::kExitFailure;
   }
   if (host) {
     if (tracefmt::Status st = host->StartRealtime(options.simulate.speed); !st) {
       log.Error("simulator: {}", st.error().Describe());
-      return 1;
+      return cli::kExitFailure;
     }
   }
   io.run();
@@ -143,7 +144,7 @@ int Main(int argc, char** argv) {
       h.records, h.cpus.size(), h.lost_records - h.lost_records_at_start, h.lost_records_at_start,
       h.anomalies, h.late_records, h.wakes_irq, h.wakes_timer, h.drain_latency.mean_ns() / 1e3,
       static_cast<double>(h.drain_latency.max_ns) / 1e3, h.capture_errors);
-  return h.capture_errors == 0 ? 0 : 3;
+  return h.capture_errors == 0 ? cli::kExitOk : cli::kExitPartial;
 }
 
 }  // namespace xenbaked

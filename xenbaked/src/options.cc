@@ -16,6 +16,8 @@
 #include <map>
 #include <set>
 
+#include "cli/command_line.h"
+#include "cli/exit_status.h"
 #include "tracefmt/events.h"
 #include "xenbaked/config_file.h"
 #include "xenbaked/daemon.h"
@@ -63,8 +65,8 @@ std::string ReservedSuffixProblem(const std::string& path) {
 // A shared-memory name is one file in /dev/shm: no directory part, nothing that climbs out.
 const CLI::Validator kShmName(
     [](std::string& name) -> std::string {
-      if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-          name.size() > 200)
+      if (name.empty()) return {};  // off
+      if (name == "." || name == ".." || name.find('/') != std::string::npos || name.size() > 200)
         return fmt::format(
             "'{}' is not a snapshot name: one name of at most 200 characters, no "
             "'/', in /dev/shm",
@@ -142,7 +144,7 @@ std::string WithConfigLine(std::string message, const ConfigLines& lines, int ar
 
 [[noreturn]] void BadOption(const std::string& message) {
   std::fprintf(stderr, "%s\n", message.c_str());
-  throw OptionsExit{2};
+  throw OptionsExit{cli::kExitUsage};
 }
 
 bool IsIpAddress(const std::string& text) {
@@ -190,7 +192,7 @@ std::optional<std::vector<uint32_t>> ParseCpuList(std::string_view text) {
 DaemonOptions ParseOptions(int argc, char** argv) {
   DaemonOptions o;
   CLI::App app{
-      "xenbaked — per-domain CPU accounting from Xen's trace buffers (dom0 daemon)\n\n"
+      "Per-domain CPU accounting from Xen's trace buffers (dom0 daemon)\n\n"
       "Drains every CPU's trace buffer on the 50% interrupt (and on a backstop timer for CPUs "
       "that never reach it), merges the records by TSC and accounts, per domain and vCPU, time "
       "running, runnable (waiting for a CPU), blocked and offline, dispatches, wakes and lost "
@@ -201,15 +203,17 @@ DaemonOptions ParseOptions(int argc, char** argv) {
       "Backends: xen (libxenctrl, libxenforeignmemory, libxenevtchn, xenstore for names; needs "
       "root in dom0), simulate (a built-in simulated host: try it anywhere), auto (xen when "
       "/dev/xen/privcmd exists, else simulate)."};
-  app.name("xenbaked");
+  cli::Configure(app, "xenbaked");
   app.footer(R"(SIGNALS
   SIGTERM, SIGINT  disable tracing (unless --keep-tracing), drain every CPU once more, publish
                    the final figures, close the outputs, exit 0
-  SIGHUP           rotate/reopen the accounting log
+  SIGHUP           rotate/reopen the accounting log; but when the live table is drawn on a
+                   terminal and that terminal has hung up (closed window, lost ssh session),
+                   end as on SIGTERM: the terminal is gone
 
 FILES
   /etc/xenbaked/xenbaked.conf   the packaged options (--config; flat TOML, key = option name)
-  /dev/shm/NAME                 shared-memory snapshot (--shm-name), mode 0640; xenbake-top reads it
+  /dev/shm/xenbaked             shared-memory snapshot (--shm-name), mode 0640; xenbake-top reads it
   /run/xenbaked/api.sock        JSON API socket (--socket), mode 0660, group --socket-group
   LOG-DIR/accounting.log        accounting log (--log-dir), rotated to accounting.log.1 ... .5
   CAPTURE, CAPTURE.meta         raw capture (--capture) and its sidecar, new files mode 0640
@@ -217,16 +221,19 @@ FILES
                                 daemon on the same paths stops before touching anything
   Missing directories for the log, the socket and the capture are created, mode 0750.
 
-EXIT STATUS
-  0  stopped by a signal or --duration after the final drain
-  1  start-up failed (no hypervisor access, tracing could not be enabled, an output could not
-     be opened, another xenbaked uses the same paths); the reason is logged
-  2  bad command line or configuration (the file's errors name its line), or a --cpu-mask
-     naming no CPU of this host
-  3  ran, but writing the raw capture failed
-
+)" +
+             cli::ExitStatusSection(
+                 {.ok = "stopped by a signal or --duration after the final drain",
+                  .failure = "start-up failed (no hypervisor access, tracing could not be "
+                             "enabled, an output could not be opened, another xenbaked uses the "
+                             "same paths); the reason is logged",
+                  .usage = "configuration (the file's errors name its line), or a --cpu-mask "
+                           "naming no CPU of this host",
+                  .partial = "ran, but writing the raw capture failed"}) +
+             R"(
 EXAMPLES
-  xenbaked                                     live table; the simulator when not on Xen
+  xenbaked                                     live table and /dev/shm/xenbaked for xenbake-top;
+                                               the simulator when not on Xen
   xenbaked --simulate --sim-domains 50 --duration 10
   xenbaked --config /etc/xenbaked/xenbaked.conf --quiet          as the systemd unit runs it
   xenbaked --socket /run/xenbaked/api.sock --metrics-port 9587 --log-dir /var/log/xenbaked
@@ -234,9 +241,9 @@ EXAMPLES
 
 See also xenbake-top, xenbake-report, xenbake-account. The socket API and metrics are
 described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acctlog.md.)");
-  app.set_version_flag("--version", std::string("xenbaked ") + XENBAKED_VERSION);
   app.set_config("--config", "",
-                 "Read options from this file: flat TOML, key = value lines (command line wins)");
+                 "Read options from this file: flat TOML, key = value lines (command line wins)")
+      ->type_name("FILE");
   ConfigLines config_lines;
   app.config_formatter(std::make_shared<StrictConfig>(app, config_lines));
   app.allow_config_extras(CLI::config_extras_mode::error);
@@ -279,9 +286,13 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
   app.add_option("--history", o.history,
                  "Closed windows kept per length (memory grows with domains x vCPUs x this)")
       ->check(Within(1u, 100000u));
+  // Published by default, where xenbake-top looks by default: the two meet with no options.
+  o.shm_name = "xenbaked";
   app.add_option("--shm-name", o.shm_name,
-                 "Shared-memory snapshot name, /dev/shm/NAME (default: off)")
-      ->check(kShmName);
+                 "Shared-memory snapshot name, /dev/shm/NAME, that xenbake-top reads; \"\" = off "
+                 "(default: xenbaked)")
+      ->check(kShmName)
+      ->type_name("NAME");
   app.add_option("--socket", o.socket_path,
                  "Unix socket for the JSON API, mode 0660 (default: off)");
   app.add_option("--socket-group", o.socket_group,
@@ -330,6 +341,10 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
   app.add_option("--sim-churn", o.simulate.churn_hz, "Simulated domain creations per second")
       ->check(Within(0.0, limits::kMaxSimChurnHz));
 
+  if (std::optional<std::string> text = cli::GeneratedText(app, argc, argv, 8)) {
+    std::fputs(text->c_str(), stdout);
+    throw OptionsExit{cli::kExitOk};
+  }
   // CLI11 opens the file before anything checks it: a FIFO or a device would block start-up.
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -357,12 +372,12 @@ described in xenbaked/docs/api.md, the snapshot in shm-layout.md, the log in acc
   if (!tracefmt::ParseEventMask(o.event_mask)) {
     std::fprintf(stderr, "--event-mask: '%s' is neither class names nor a number\n",
                  o.event_mask.c_str());
-    throw OptionsExit{2};
+    throw OptionsExit{cli::kExitUsage};
   }
   if (!ParseCpuList(o.cpu_mask)) {
     std::fprintf(stderr, "--cpu-mask: '%s' is not 'all' or a list like 0-3,6\n",
                  o.cpu_mask.c_str());
-    throw OptionsExit{2};
+    throw OptionsExit{cli::kExitUsage};
   }
   if (o.windows_s.empty() || o.windows_s.size() > limits::kMaxWindowLengths)
     BadOption(fmt::format("--windows: give 1 to {} window lengths", limits::kMaxWindowLengths));

@@ -1,6 +1,7 @@
 #include "dom0tools/account.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <utility>
 
 #include "account_report.h"
+#include "cli/command_line.h"
+#include "cli/exit_status.h"
 #include "tracefmt/clock.h"
 #include "tracefmt/merge.h"
 #include "tracefmt/trace_file.h"
@@ -16,9 +19,9 @@ namespace dom0tools {
 namespace {
 
 constexpr std::string_view kDescription =
-    "xenbake-account — per-domain, per-vCPU and per-CPU CPU accounting of a xentrace capture";
+    "Per-domain, per-vCPU and per-CPU CPU accounting of a xentrace capture";
 
-constexpr std::string_view kFooter = R"(DESCRIPTION
+constexpr std::string_view kFooter = R"(HOW IT COUNTS
   Reads a trace file written by xentrace (or by xenbaked's raw capture), merges the per-CPU
   streams by TSC and runs xenbaked's accounting engine over it at full speed: the same engine,
   with the same results, as the daemon runs live.
@@ -49,8 +52,8 @@ constexpr std::string_view kFooter = R"(DESCRIPTION
   Open intervals are counted up to the newest record of the capture.
 
 OUTPUT
-  Without --json: a table of domains (and their vCPUs) and a table of CPUs, times in seconds.
-  --json: one JSON object with file, cpu_khz, records, elapsed_ns, lost_records, anomalies,
+  --format text (default): a table of domains (and their vCPUs) and a table of CPUs, times in seconds.
+  --format json: one JSON object with file, cpu_khz, records, elapsed_ns, lost_records, anomalies,
   anomaly_kinds {runstate_mismatch, switch_mismatch, bad_id, time_backwards}, cpus [{cpu,
   records, elapsed_ns, accounted_ns, capture_ratio, unknown_start_ns, lost_records,
   lost_gap_ns, wrap_records, hypercalls, io, unattributed}], domains [{domid, instance,
@@ -67,17 +70,14 @@ CPU FREQUENCY
 
 DAMAGED INPUT
   A truncated or corrupt file is accounted up to the damage: the totals up to there are printed,
-  a message with the byte offset goes to stderr, and the exit status is 1.
+  a message with the byte offset goes to stderr, and the exit status is 3.
+)";
 
-EXIT STATUS
-  0  the whole file was accounted
-  1  the file is truncated or corrupt (totals up to the damage printed; stderr says where)
-  2  bad arguments, FILE cannot be opened, or no CPU frequency
-
+constexpr std::string_view kExamples = R"(
 EXAMPLES
   xenbake-account --cpu-khz 2596120 trace.bin
-  xenbake-account --cpu-khz 2596120 --json trace.bin | jq '.domains[] | {domid, running_ns}'
-  xenbake-account --json --no-vcpus capture.bin      # frequency from capture.bin.meta)";
+  xenbake-account --cpu-khz 2596120 -f json trace.bin | jq '.domains[] | {domid, running_ns}'
+  xenbake-account --format json --no-vcpus -o totals.json capture.bin   # kHz from capture.bin.meta)";
 
 bool SameIncarnation(const xenbaked::DomainTotals& a, const xenbaked::DomainTotals& b) {
   return a.domid == b.domid && a.instance == b.instance;
@@ -119,12 +119,13 @@ int RunAccount(const AccountOptions& o, std::FILE* out, std::FILE* err) {
   const tracefmt::Result<uint64_t> khz = tracefmt::ResolveCpuKhz(o.cpu_khz, o.path);
   if (!khz) {
     fmt::print(err, "xenbake-account: {}\n", khz.error().Describe());
-    return kAccountExitUsage;
+    // No frequency anywhere: the command line must give it; an unreadable sidecar: a failure.
+    return ::access((o.path + ".meta").c_str(), F_OK) != 0 ? cli::kExitUsage : cli::kExitFailure;
   }
   tracefmt::Result<AccountResult> result = AccountFile(o.path, *khz);
   if (!result) {
     fmt::print(err, "xenbake-account: {}\n", result.error().Describe());
-    return kAccountExitUsage;
+    return cli::kExitFailure;
   }
   const std::string text =
       o.json ? internal::AccountJson(*result, o).dump(2) + "\n" : internal::AccountText(*result, o);
@@ -133,35 +134,41 @@ int RunAccount(const AccountOptions& o, std::FILE* out, std::FILE* err) {
   if (result->damage) {
     fmt::print(err, "xenbake-account: {}: {} (totals above are up to there)\n", o.path,
                result->damage->Describe());
-    return kAccountExitDamaged;
+    return cli::kExitPartial;
   }
-  return kAccountExitOk;
+  return cli::kExitOk;
 }
 
 int AccountMain(int argc, const char* const* argv, std::FILE* out, std::FILE* err) {
-  CLI::App app{std::string(kDescription), "xenbake-account"};
-  app.set_version_flag("--version", "xenbake-account " XENBAKED_VERSION);
-  app.footer(std::string(kFooter));
+  CLI::App app{std::string(kDescription)};
+  cli::Configure(app, "xenbake-account");
+  app.footer(std::string(kFooter) +
+             cli::ExitStatusSection(
+                 {.ok = "the whole file was accounted",
+                  .failure = "FILE cannot be opened or is not a trace file, or the output cannot "
+                             "be written",
+                  .usage = "no CPU frequency (give --cpu-khz)",
+                  .partial = "the file is truncated or corrupt: the totals up to the damage are "
+                             "printed, stderr says where"}) +
+             std::string(kExamples));
   AccountOptions o;
-  app.add_option("FILE", o.path, "Trace file to read (xentrace format)")->required();
+  app.add_option("FILE", o.path, "Trace file to read (xentrace format)")
+      ->required()
+      ->type_name("FILE");
   app.add_option("--cpu-khz", o.cpu_khz,
                  "TSC frequency in kHz (xc_physinfo cpu_khz; default: the FILE.meta sidecar)")
-      ->check(CLI::Range(tracefmt::kMinCpuKhz, tracefmt::kMaxCpuKhz));
-  app.add_flag("--json", o.json, "Print one JSON object instead of tables");
+      ->check(CLI::Range(tracefmt::kMinCpuKhz, tracefmt::kMaxCpuKhz))
+      ->type_name("KHZ");
+  std::string format;
+  cli::AddFormat(app, format, {"text", "json"}, "text (tables) or json (one object)");
+  cli::AddOutput(app, o.output, "the tables or the JSON object");
   bool no_vcpus = false;
   app.add_flag("--no-vcpus", no_vcpus, "Per-domain totals only, without the per-vCPU ones");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    std::ostringstream out_text;
-    std::ostringstream err_text;
-    const int status = app.exit(e, out_text, err_text);
-    std::fputs(out_text.str().c_str(), out);
-    std::fputs(err_text.str().c_str(), err);
-    return status == 0 ? kAccountExitOk : kAccountExitUsage;
-  }
+  if (std::optional<int> status = cli::Parse(app, argc, argv, out, err)) return *status;
+  o.json = format == "json";
   o.vcpus = !no_vcpus;
-  return RunAccount(o, out, err);
+  return cli::WithOutput(o.output, out, err, "xenbake-account",
+                         [&](std::FILE* file) { return RunAccount(o, file, err); });
 }
 
 }  // namespace dom0tools

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "cli/command_line.h"
+#include "cli/exit_status.h"
 #include "render.h"
 #include "tracefmt/clock.h"
 #include "tracefmt/events.h"
@@ -109,7 +111,7 @@ int RunDump(const DumpOptions& o, std::FILE* out, std::FILE* err) {
   auto reader = tracefmt::TraceFileReader::Open(o.path);
   if (!reader) {
     fmt::print(err, "xenbake-dump: {}\n", reader.error().Describe());
-    return kExitUsage;
+    return cli::kExitFailure;
   }
   const std::optional<TscClock> clock = ChooseClock(o, err);
   const TscClock* clock_ptr = clock ? &*clock : nullptr;
@@ -135,18 +137,18 @@ int RunDump(const DumpOptions& o, std::FILE* out, std::FILE* err) {
   std::stable_sort(damage.begin(), damage.end(),
                    [](const Error& a, const Error& b) { return a.offset < b.offset; });
   for (const Error& e : damage) fmt::print(err, "xenbake-dump: {}: {}\n", o.path, e.Describe());
-  return damage.empty() ? kExitOk : kExitDamaged;
+  return damage.empty() ? cli::kExitOk : cli::kExitPartial;
 }
 
 namespace {
 
 constexpr std::string_view kDescription =
-    "xenbake-dump - decode a Xen trace file (xentrace format) to text, JSON lines or a summary.\n"
+    "Decode a Xen trace file (xentrace format) to text, JSON lines or a summary.\n"
     "\n"
     "Reads FILE, a capture made by xentrace or by xenbaked: a sequence of per-CPU chunks, each a\n"
     "TRC_TRACE_CPU_CHANGE header (cpu, window bytes) followed by raw trace records.";
 
-constexpr std::string_view kFooter = R"(OUTPUT
+constexpr std::string_view kOutput = R"(OUTPUT
   Text (default): one line per record, deterministic (fit for golden files):
     off=<byte offset> cpu=<n> tsc=<tsc or -> [ns=<ns>] <EVENT> <field=value ...>
   EVENT is Xen's name without TRC_ (e.g. SCHED_SWITCH_INFPREV) or the hex event id. Known layouts
@@ -154,8 +156,9 @@ constexpr std::string_view kFooter = R"(OUTPUT
   CPU_CHANGE, PV_HYPERCALL_V2) show named fields; others show their raw words as
   words=0x...,0x... . Records without a TSC show tsc=- . ns is TSC converted with the CPU
   frequency: ns=tsc*1e6/cpu_khz (time since the CPU's TSC was zero, roughly since boot).
-  --json: one JSON object per line with off, cpu, tsc, ns, event, name, class, fields, data.
-  --summary: a table of counts; with --json one JSON object with records (CPU_CHANGE included),
+  --format json: one JSON object per line with off, cpu, tsc, ns, event, name, class,
+  fields, data.
+  --summary: a table of counts; with --format json one JSON object with records (CPU_CHANGE included),
   cpu_change_records, wrap_records, lost_records (sum of the counts TRC_LOST_RECORDS reports),
   lost_records_events, runstate_changes, switch_infprev, switch_infnext, per_cpu (records per
   CPU, CPU_CHANGE excluded), tsc (first, last, span per CPU), per_class, per_event, anomalies.
@@ -173,46 +176,51 @@ CPU FREQUENCY
 
 DAMAGED INPUT
   A truncated or corrupt file is decoded up to the damage: everything before it is printed,
-  then a message with the byte offset of the damage goes to stderr and the exit status is 1.
+  then a message with the byte offset of the damage goes to stderr and the exit status is 3.
+)";
 
-EXIT STATUS
-  0  the whole file was decoded
-  1  the file is truncated or corrupt (output stops at the damage; stderr says where)
-  2  bad arguments, or FILE cannot be opened
-
+constexpr std::string_view kExamples = R"(
 EXAMPLES
   xenbake-dump trace.bin | less
   xenbake-dump --order file --cpu-khz 2596120 trace.bin
-  xenbake-dump --summary --json trace.bin | jq .lost_records)";
+  xenbake-dump --summary --format json trace.bin | jq .lost_records
+  xenbake-dump --format json -o trace.jsonl trace.bin)";
 
 }  // namespace
 
 int DumpMain(int argc, const char* const* argv, std::FILE* out, std::FILE* err) {
-  CLI::App app{std::string(kDescription), "xenbake-dump"};
-  app.set_version_flag("--version", "xenbake-dump " XENBAKED_VERSION);
-  app.footer(std::string(kFooter));
+  CLI::App app{std::string(kDescription)};
+  cli::Configure(app, "xenbake-dump");
+  app.footer(std::string(kOutput) +
+             cli::ExitStatusSection({.ok = "the whole file was decoded",
+                                     .failure = "FILE cannot be opened or is not a trace file",
+                                     .usage = "",
+                                     .partial = "the file is truncated or corrupt: the output "
+                                                "stops at the damage, stderr says where"}) +
+             std::string(kExamples));
   DumpOptions o;
-  app.add_option("FILE", o.path, "Trace file to read (xentrace format)")->required();
+  app.add_option("FILE", o.path, "Trace file to read (xentrace format)")
+      ->required()
+      ->type_name("FILE");
   app.add_flag("--summary", o.summary, "Print counts instead of records");
-  app.add_flag("--json", o.json, "JSON: one object per record, or one summary object");
-  const std::map<std::string, DumpOrder> orders{{"merged", DumpOrder::kMerged},
-                                                {"file", DumpOrder::kFile}};
-  app.add_option("--order", o.order, "Record order: merged (by TSC, default) or file (as stored)")
-      ->transform(CLI::CheckedTransformer(orders, CLI::ignore_case));
+  std::string format;
+  cli::AddFormat(app, format, {"text", "json"},
+                 "text, or json: one object per record, or one summary object");
+  cli::AddOutput(app, o.output, "the records or the summary");
+  std::string order = "merged";
+  app.add_option("--order", order, "Record order: merged (by TSC, default) or file (as stored)")
+      ->check(CLI::IsMember({"merged", "file"}))
+      ->type_name("ORDER");
   app.add_option("--cpu-khz", o.cpu_khz,
-                 "TSC frequency in kHz for nanoseconds (default: FILE.meta sidecar, if any)")
-      ->check(CLI::Range(tracefmt::kMinCpuKhz, tracefmt::kMaxCpuKhz));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    std::ostringstream out_text;
-    std::ostringstream err_text;
-    const int status = app.exit(e, out_text, err_text);
-    std::fputs(out_text.str().c_str(), out);
-    std::fputs(err_text.str().c_str(), err);
-    return status == 0 ? kExitOk : kExitUsage;
-  }
-  return RunDump(o, out, err);
+                 "TSC frequency in kHz for nanoseconds (default: the FILE.meta "
+                 "sidecar, if any)")
+      ->check(CLI::Range(tracefmt::kMinCpuKhz, tracefmt::kMaxCpuKhz))
+      ->type_name("KHZ");
+  if (std::optional<int> status = cli::Parse(app, argc, argv, out, err)) return *status;
+  o.json = format == "json";
+  o.order = order == "file" ? DumpOrder::kFile : DumpOrder::kMerged;
+  return cli::WithOutput(o.output, out, err, "xenbake-dump",
+                         [&](std::FILE* file) { return RunDump(o, file, err); });
 }
 
 }  // namespace dom0tools

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/command_line.h"
+#include "cli/exit_status.h"
 #include "names/domain_name.h"
 #include "report/report_format.h"
 #include "report/report_model.h"
@@ -17,13 +19,9 @@
 namespace xenbake::report {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitDamaged = 2;
-
 constexpr const char* kDescription =
-    "Per-domain CPU, wait and blocked time over a period, from xenbaked's accounting logs: a "
-    "table, CSV or JSON, and a plot over time as SVG.";
+    "Per-domain CPU, wait and blocked time over a period, from xenbaked's accounting logs\n\n"
+    "A table, CSV or JSON, and a plot over time as SVG.";
 
 constexpr const char* kFooter = R"HELP(
 WHAT IT COUNTS
@@ -63,7 +61,7 @@ LOGS
   Give several logs (rotated ones: accounting.log.2 accounting.log.1 accounting.log) to
   report over all of them. A log that stops inside an unfinished record (the daemon was
   killed while writing) is reported up to there, with a note. A log damaged part-way is
-  reported up to the damage, the byte offset is printed, and the exit status is 2.
+  reported up to the damage, the byte offset is printed, and the exit status is 3.
   So is a record whose checksum is intact but whose figures cannot be true (a window that
   ends before it starts or is longer than a day, more time than the domain's vCPUs had):
   it is skipped with a warning naming its offset. Logs must be regular files of at most
@@ -72,20 +70,15 @@ LOGS
 EXAMPLES
   xenbake-report /var/log/xenbaked/accounting.log
   xenbake-report --from "2024-05-01 12:00:00" --to "2024-05-01 13:00:00" --format csv \
-      /var/log/xenbaked/accounting.log > noon.csv
-  xenbake-report --format json --svg week.svg accounting.log.1 accounting.log
-
-EXIT STATUS
-  0  reported
-  1  bad usage, or a log that cannot be read at all (missing, not a log, another version)
-  2  a log is damaged part-way, or holds implausible records: everything else was reported
+      -o noon.csv /var/log/xenbaked/accounting.log
+  xenbake-report --format json -o week.json --svg week.svg accounting.log.1 accounting.log
 )HELP";
 
 struct Options {
   std::vector<std::string> logs;
   std::optional<std::string> from;  // unset differs from "" (refused)
   std::optional<std::string> to;
-  std::string format = "table";
+  std::string format = "text";
   std::string output = "-";
   std::string svg;
   size_t max_domains = 8;
@@ -131,7 +124,7 @@ std::string Render(const Report& report, const std::string& format) {
 
 int Run(const Options& o) {
   const std::optional<ReportPeriod> period = ParsePeriod(o);
-  if (!period) return kExitFailed;
+  if (!period) return cli::kExitUsage;
   ReportBuilder builder(*period);
   for (const std::string& path : o.logs) {
     tracefmt::Result<std::vector<std::byte>> bytes =
@@ -141,20 +134,20 @@ int Run(const Options& o) {
               : tracefmt::Result<tracefmt::AcctLogReader>(bytes.error());
     if (!reader) {
       fmt::print(stderr, "xenbake-report: {}: {}\n", path, reader.error().Describe());
-      return kExitFailed;
+      return cli::kExitFailure;
     }
     builder.AddLog(path, *reader);
   }
   const Report report = builder.Build();
   if (!WriteFile(o.output, Render(report, o.format))) {
     fmt::print(stderr, "xenbake-report: cannot write {}\n", o.output);
-    return kExitFailed;
+    return cli::kExitFailure;
   }
   if (!o.svg.empty() &&
       !WriteFile(o.svg, RenderSvgPlot(report, PlotOptions{o.max_domains, PlotOptions{}.max_points,
                                                           PlotOptions{}.width}))) {
     fmt::print(stderr, "xenbake-report: cannot write {}\n", o.svg);
-    return kExitFailed;
+    return cli::kExitFailure;
   }
   bool damaged = false;
   for (const LogProblem& p : report.problems) {
@@ -178,33 +171,35 @@ int Run(const Options& o) {
                "is incomplete\n",
                report.log_dropped_records);
   }
-  return damaged ? kExitDamaged : kExitOk;
+  return damaged ? cli::kExitPartial : cli::kExitOk;
 }
 
 }  // namespace
 
 int ReportMain(int argc, char** argv) {
-  CLI::App app{kDescription, "xenbake-report"};
-  app.set_version_flag("--version", "xenbake-report " XENBAKED_VERSION);
-  app.footer(kFooter);
+  CLI::App app{kDescription};
+  cli::Configure(app, "xenbake-report");
+  app.footer(std::string(kFooter) +
+             cli::ExitStatusSection(
+                 {.ok = "reported",
+                  .failure = "a log cannot be read at all (missing, not a log, another version), "
+                             "or an output cannot be written",
+                  .usage = "a bad --from/--to",
+                  .partial = "a log is damaged part-way or holds implausible records: "
+                             "everything else was reported"}));
   Options o;
-  app.add_option("LOG", o.logs, "accounting logs, oldest first")->required();
-  app.add_option("--from", o.from, "start of the period (UTC)");
-  app.add_option("--to", o.to, "end of the period (UTC)");
-  app.add_option("-f,--format", o.format, "table, csv or json")
-      ->check(CLI::IsMember({"table", "csv", "json"}))
-      ->default_str("table");
-  app.add_option("-o,--output", o.output, "where the table/CSV/JSON goes; - for standard output")
-      ->default_str("-");
-  app.add_option("--svg", o.svg, "also plot CPU / wait / blocked % over time into this SVG file");
-  app.add_option("--max-domains", o.max_domains, "domains drawn in the plot (the busiest)")
+  app.add_option("LOG", o.logs, "Accounting logs, oldest first")->required()->type_name("LOG");
+  app.add_option("--from", o.from, "Start of the period (UTC)")->type_name("TIME");
+  app.add_option("--to", o.to, "End of the period (UTC)")->type_name("TIME");
+  cli::AddFormat(app, o.format, {"text", "csv", "json"}, "text (a table), csv or json");
+  cli::AddOutput(app, o.output, "the table, CSV or JSON");
+  app.add_option("--svg", o.svg, "Also plot CPU / wait / blocked % over time into this SVG file")
+      ->type_name("FILE");
+  app.add_option("--max-domains", o.max_domains, "Domains drawn in the plot (the busiest), 1-10")
       ->check(CLI::Range(1, 10))
+      ->type_name("N")
       ->default_str("8");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitFailed;
-  }
+  if (std::optional<int> status = cli::Parse(app, argc, argv, stdout, stderr)) return *status;
   return Run(o);
 }
 

@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/command_line.h"
+#include "cli/exit_status.h"
 #include "tbuf/tbuf_text.h"
 #include "tbuf/xenctrl_control.h"
 #include "tracefmt/events.h"
@@ -11,14 +13,15 @@
 namespace xenbake::tbuf {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
+using cli::kExitOk;
+using cli::kExitUsage;
+constexpr int kExitFailed = cli::kExitFailure;
 constexpr uint32_t kDefaultPages = 32;  // xentrace's default
 
 constexpr const char* kDescription =
-    "Show and set Xen's trace buffers: size per CPU, event mask, CPU mask, on and off, through "
-    "libxenctrl (on Xen, or against xenbake-sim with the libxen shim preloaded).";
+    "Show and set Xen's trace buffers\n\n"
+    "Size per CPU, event mask, CPU mask, on and off, through libxenctrl (on Xen, or against "
+    "xenbake-sim with the libxen shim preloaded).";
 
 constexpr const char* kFooter = R"HELP(
 COMMANDS
@@ -39,15 +42,10 @@ VALUES
 
 EXAMPLES
   xenbake-tbuf show
-  xenbake-tbuf show --json
+  xenbake-tbuf show --format json
   xenbake-tbuf set --mask sched,pv --cpus 0-3
   xenbake-tbuf enable --size 64 --mask sched
   LD_PRELOAD=libxenbake-shim.so XENBAKE_SIM=/dev/shm/xenbake-sim xenbake-tbuf show
-
-EXIT STATUS
-  0  done
-  1  not on Xen, not permitted, or Xen refused (the message says which)
-  2  bad arguments
 )HELP";
 
 struct Parsed {
@@ -154,15 +152,21 @@ int RunTbuf(const TbufRequest& r, TraceBufferControl& control, std::FILE* out, s
 }
 
 int TbufMain(int argc, char** argv) {
-  CLI::App app{kDescription, "xenbake-tbuf"};
-  app.set_version_flag("--version", "xenbake-tbuf " XENBAKED_VERSION);
-  app.footer(kFooter);
+  CLI::App app{kDescription};
+  cli::Configure(app, "xenbake-tbuf");
+  app.footer(std::string(kFooter) +
+             cli::ExitStatusSection(
+                 {.ok = "done",
+                  .failure = "not on Xen, not permitted, or Xen refused (the message says which)",
+                  .usage = "a value of --size, --mask or --cpus, or set with nothing to set",
+                  .partial = ""}));
   app.require_subcommand(1);
   TbufRequest request;
   std::string pages, mask, cpus;
 
   CLI::App* show = app.add_subcommand("show", "show the trace buffers' state");
-  show->add_flag("--json", request.json, "print JSON");
+  std::string show_format;
+  cli::AddFormat(*show, show_format, {"text", "json"}, "text or json");
   CLI::App* set = app.add_subcommand("set", "change the event mask, CPU mask or size");
   CLI::App* enable = app.add_subcommand("enable", "allocate buffers if needed and start tracing");
   app.add_subcommand("disable", "stop tracing");
@@ -173,17 +177,16 @@ int TbufMain(int argc, char** argv) {
     CLI::Option* cpus;
   };
   const auto add_values = [&](CLI::App* sub) {
-    return ValueOptions{sub->add_option("--size", pages, "pages per CPU (set once per boot)"),
-                        sub->add_option("--mask", mask, "event classes (sched,pv,...) or a number"),
-                        sub->add_option("--cpus", cpus, "CPUs to trace: 0-3,6 / all / 0x0f")};
+    return ValueOptions{
+        sub->add_option("--size", pages, "Pages per CPU (set once per boot)")->type_name("PAGES"),
+        sub->add_option("--mask", mask, "Event classes (sched,pv,...) or a number")
+            ->type_name("MASK"),
+        sub->add_option("--cpus", cpus, "CPUs to trace: 0-3,6 / all / 0x0f")->type_name("CPUS")};
   };
   const ValueOptions set_values = add_values(set);
   const ValueOptions enable_values = add_values(enable);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;
-  }
+  if (std::optional<int> status = cli::Parse(app, argc, argv, stdout, stderr, 8)) return *status;
+  request.json = show_format == "json";
   CLI::App* chosen = app.get_subcommands().front();
   const std::string verb = chosen->get_name();
   request.verb = verb == "show"     ? TbufRequest::Verb::kShow

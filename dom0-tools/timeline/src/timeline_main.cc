@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/command_line.h"
+#include "cli/exit_status.h"
 #include "names/domain_name.h"
 #include "progress.h"
 #include "timeline/convert.h"
@@ -21,14 +23,10 @@
 namespace xenbake::timeline {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitDamagedInput = 2;
-
 constexpr const char* kDescription =
-    "Convert a Xen trace (a xentrace file, standard input, or a capture still being written) "
-    "into Chrome/Perfetto trace-event JSON, to open in https://ui.perfetto.dev or "
-    "chrome://tracing.";
+    "Convert a Xen trace into Chrome/Perfetto trace-event JSON\n\n"
+    "Reads a xentrace file, standard input, or a capture still being written, and writes "
+    "trace-event JSON to open in https://ui.perfetto.dev or chrome://tracing.";
 
 constexpr const char* kFooter = R"HELP(
 OUTPUT
@@ -58,12 +56,6 @@ EXAMPLES
   xenbake-timeline --name 1=g1 --name 2=g2 -o guests.json capture.bin
   xentrace -e 0x0002f000 /dev/stdout | xenbake-timeline --cpu-khz 2596120 -o live.json -
   xenbake-timeline --follow --idle 10 -o live.json /var/lib/xenbaked/capture.bin
-
-EXIT STATUS
-  0  converted
-  1  bad usage, unreadable input, unknown CPU rate, or the output could not be written
-  2  the input is damaged: the timeline holds everything before the damage, and the
-     message gives the byte offset
 )HELP";
 
 struct Options {
@@ -126,7 +118,7 @@ class GrowthWaiter {
 int Report(const ConvertOutcome& outcome, const std::string& input) {
   if (!outcome.output.ok()) {
     fmt::print(stderr, "xenbake-timeline: {}\n", outcome.output.error().Describe());
-    return kExitFailure;
+    return cli::kExitFailure;
   }
   if (outcome.stats.anomalies != 0) {
     fmt::print(stderr,
@@ -142,9 +134,9 @@ int Report(const ConvertOutcome& outcome, const std::string& input) {
   if (outcome.input_error) {
     fmt::print(stderr, "xenbake-timeline: {}: {}; the timeline holds everything before it\n", input,
                outcome.input_error->Describe());
-    return kExitDamagedInput;
+    return cli::kExitPartial;
   }
-  return kExitOk;
+  return cli::kExitOk;
 }
 
 int Run(const Options& options) {
@@ -153,14 +145,14 @@ int Run(const Options& options) {
     const auto assignment = ParseDomainNameAssignment(text);
     if (!assignment) {
       fmt::print(stderr, "xenbake-timeline: --name {}: expected ID=NAME with ID 0-32767\n", text);
-      return kExitFailure;
+      return cli::kExitUsage;
     }
     config.domain_names[assignment->first] = assignment->second;
   }
   const bool from_stdin = options.input == "-";
   if (from_stdin && options.cpu_khz == 0) {
     fmt::print(stderr, "xenbake-timeline: reading standard input needs --cpu-khz\n");
-    return kExitFailure;
+    return cli::kExitUsage;
   }
   if (from_stdin) {
     config.cpu_khz = options.cpu_khz;
@@ -168,7 +160,9 @@ int Run(const Options& options) {
     tracefmt::Result<uint64_t> khz = tracefmt::ResolveCpuKhz(options.cpu_khz, options.input);
     if (!khz) {
       fmt::print(stderr, "xenbake-timeline: {}\n", khz.error().Describe());
-      return kExitFailure;
+      // No frequency anywhere: the command line must give it; an unreadable sidecar: a failure.
+      return ::access((options.input + ".meta").c_str(), F_OK) != 0 ? cli::kExitUsage
+                                                                    : cli::kExitFailure;
     }
     config.cpu_khz = *khz;
   }
@@ -177,7 +171,7 @@ int Run(const Options& options) {
   if (!out) {
     fmt::print(stderr, "xenbake-timeline: cannot write {}: {}\n", options.output,
                std::strerror(errno));
-    return kExitFailure;
+    return cli::kExitFailure;
   }
   TerminalProgress meter(options.progress && ::isatty(STDERR_FILENO) ? stderr : nullptr);
   const ProgressFn progress = [&](uint64_t done, uint64_t total, const TimelineStats& stats) {
@@ -190,7 +184,7 @@ int Run(const Options& options) {
     if (fd < 0) {
       fmt::print(stderr, "xenbake-timeline: cannot open {}: {}\n", options.input,
                  std::strerror(errno));
-      return kExitFailure;
+      return cli::kExitFailure;
     }
     StreamOptions stream;
     if (options.follow) stream.wait_for_more = GrowthWaiter(fd, options.idle_seconds);
@@ -201,7 +195,7 @@ int Run(const Options& options) {
         tracefmt::TraceFileReader::Open(options.input);
     if (!file) {
       fmt::print(stderr, "xenbake-timeline: {}\n", file.error().Describe());
-      return kExitFailure;
+      return cli::kExitFailure;
     }
     outcome = ConvertTraceFile(*file, config, out.get(), progress);
   }
@@ -212,30 +206,35 @@ int Run(const Options& options) {
 }  // namespace
 
 int TimelineMain(int argc, char** argv) {
-  CLI::App app{kDescription, "xenbake-timeline"};
-  app.set_version_flag("--version", "xenbake-timeline " XENBAKED_VERSION);
-  app.footer(kFooter);
-  app.get_formatter()->column_width(28);
+  CLI::App app{kDescription};
+  cli::Configure(app, "xenbake-timeline");
+  app.footer(std::string(kFooter) +
+             cli::ExitStatusSection(
+                 {.ok = "converted",
+                  .failure = "the input cannot be read or the output cannot be written",
+                  .usage = "no CPU rate (give --cpu-khz), a bad --name",
+                  .partial = "the input is damaged: the timeline holds everything before the "
+                             "damage, and the message gives the byte offset"}));
   Options options;
-  app.add_option("TRACE", options.input, "xentrace file, or - for standard input")->required();
-  app.add_option("-o,--output", options.output, "JSON file to write; - for standard output")
-      ->default_str("-");
+  app.add_option("TRACE", options.input, "xentrace file, or - for standard input")
+      ->required()
+      ->type_name("TRACE");
+  cli::AddOutput(app, options.output, "the JSON");
   app.add_option("--cpu-khz", options.cpu_khz,
                  "TSC frequency in kHz (xc_physinfo cpu_khz); default: the TRACE.meta sidecar")
-      ->check(CLI::Range(tracefmt::kMinCpuKhz, tracefmt::kMaxCpuKhz));
-  app.add_option("--name", options.names, "name a domain, ID=NAME (repeatable): --name 1=web");
+      ->check(CLI::Range(tracefmt::kMinCpuKhz, tracefmt::kMaxCpuKhz))
+      ->type_name("KHZ");
+  app.add_option("--name", options.names, "Name a domain, ID=NAME (repeatable): --name 1=web")
+      ->type_name("ID=NAME");
   app.add_flag("--follow", options.follow,
                "TRACE is still being written: keep converting as it grows");
   app.add_option("--idle", options.idle_seconds,
-                 "with --follow: finish after this many seconds without growth")
+                 "With --follow: finish after this many seconds without growth")
       ->default_str("5")
+      ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
-  app.add_flag("!--no-progress", options.progress, "no progress line on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  app.add_flag("!--no-progress", options.progress, "No progress line on stderr");
+  if (std::optional<int> status = cli::Parse(app, argc, argv, stdout, stderr)) return *status;
   return Run(options);
 }
 

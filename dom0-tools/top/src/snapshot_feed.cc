@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <time.h>
 
+#include <cstring>
+
 namespace xenbake::top {
 namespace {
 
@@ -21,17 +23,21 @@ xenbaked::publish::SnapshotReaderOptions ReaderOptions(const std::function<uint6
 }  // namespace
 
 std::string ExplainOpenError(const tracefmt::Error& error, const std::string& path) {
+  // The reader's messages name the path already; each case says it once, with what to do.
+  const std::string why =
+      error.sys_errno != 0 ? fmt::format(" ({})", std::strerror(error.sys_errno)) : "";
   switch (error.code) {
     case tracefmt::ErrorCode::kNotFound:
-      return fmt::format("no xenbaked snapshot at {}: is xenbaked running with --shm-name? ({})",
-                         path, error.Describe());
+      return fmt::format(
+          "no xenbaked snapshot at {}: is xenbaked running? It publishes /dev/shm/xenbaked "
+          "unless started with --shm-name NAME (then: xenbake-top --shm /dev/shm/NAME)",
+          path);
     case tracefmt::ErrorCode::kUnsupported:
-      return fmt::format("{} was written by another xenbaked version: {}", path, error.Describe());
+      return fmt::format("{}: written by another xenbaked version", error.message);
     case tracefmt::ErrorCode::kIo:
-      return fmt::format("cannot read {} (xenbake-top needs root or the daemon's group): {}", path,
-                         error.Describe());
+      return fmt::format("{}{}: xenbake-top needs root or the daemon's group", error.message, why);
     default:
-      return fmt::format("{} is not a usable xenbaked snapshot: {}", path, error.Describe());
+      return fmt::format("not a usable xenbaked snapshot: {}{}", error.message, why);
   }
 }
 

@@ -4,12 +4,16 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <clocale>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 
+#include "cli/command_line.h"
+#include "cli/exit_status.h"
 #include "terminal.h"
 #include "top/snapshot_feed.h"
 #include "top/top_model.h"
@@ -18,14 +22,12 @@
 namespace xenbake::top {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
 constexpr const char* kDescription =
-    "A live view of xenbaked's per-domain accounting, in the spirit of xentop and xenmon: CPU, "
-    "wait (runnable, not running) and blocked time per domain over the last 1 s and 10 s, from "
-    "the daemon's shared-memory snapshot.";
+    "A live view of xenbaked's per-domain accounting\n\n"
+    "In the spirit of xentop and xenmon: CPU, wait (runnable, not running) and blocked time per "
+    "domain over the last 1 s and 10 s, from the daemon's shared-memory snapshot, which xenbaked "
+    "publishes at /dev/shm/xenbaked by default: start the daemon, then xenbake-top, no options "
+    "needed.";
 
 constexpr const char* kFooter = R"HELP(
 COLUMNS
@@ -52,26 +54,21 @@ KEYS
   blocked, dispatches, id, name. The screen follows terminal resizes.
 
 BATCH MODE
-  --batch prints one JSON object per interval (one line each), or with --format text a
-  table, --iterations times (0: until interrupted). For scripts and logs.
+  --batch prints a table per interval, or with --format json one JSON object per interval
+  (one line each), --iterations times (0: until interrupted). For scripts and logs.
 
 EXAMPLES
-  xenbaked --simulate --shm-name xenbaked &   # a daemon on the built-in simulator
+  xenbaked --simulate --quiet &   # a daemon on the built-in simulator
   xenbake-top
   xenbake-top --sort wait
-  xenbake-top --batch --iterations 3 --delay 1 | jq '.domains[] | {domid, windows}'
-
-EXIT STATUS
-  0  quit, or the iterations are done
-  1  no daemon, a stale or stopped daemon at start, another snapshot version, a damaged
-     snapshot, or no permission (the message says which)
-  2  bad arguments
+  xenbake-top --batch -n 3 -f json | jq '.domains[] | {domid, windows}'
 )HELP";
 
 struct Options {
   std::string shm_path = "/dev/shm/xenbaked";
   bool batch = false;
-  std::string format = "json";
+  std::string format = "text";
+  std::string output = "-";
   uint64_t iterations = 0;
   double delay_s = 1.0;
   std::string sort = "cpu";
@@ -89,7 +86,8 @@ void Arrange(TopModel& model, const UiState& ui) {
   SortDomains(model.domains, ui.sort, ui.descending, ui.sort_window);
 }
 
-int RunBatch(SnapshotFeed& feed, TopModel model, const Options& o, const UiState& ui) {
+int RunBatch(SnapshotFeed& feed, TopModel model, const Options& o, const UiState& ui,
+             std::FILE* out) {
   for (uint64_t i = 0; o.iterations == 0 || i < o.iterations; ++i) {
     if (i != 0) {
       std::this_thread::sleep_for(std::chrono::duration<double>(o.delay_s));
@@ -97,14 +95,17 @@ int RunBatch(SnapshotFeed& feed, TopModel model, const Options& o, const UiState
     }
     Arrange(model, ui);
     if (o.format == "json") {
-      fmt::print("{}\n", ModelJson(model).dump());
+      fmt::print(out, "{}\n", ModelJson(model).dump());
     } else {
-      fmt::print("{}\n", FormatTable(model));
+      fmt::print(out, "{}\n", FormatTable(model));
     }
-    std::fflush(stdout);
+    if (std::fflush(out) != 0) {
+      fmt::print(stderr, "xenbake-top: cannot write {}: {}\n", o.output, std::strerror(errno));
+      return cli::kExitFailure;
+    }
     if (!model.warning.empty()) fmt::print(stderr, "xenbake-top: {}\n", model.warning);
   }
-  return model.state == DaemonState::kLive ? kExitOk : kExitFailed;
+  return model.state == DaemonState::kLive ? cli::kExitOk : cli::kExitFailure;
 }
 
 int RunInteractive(SnapshotFeed& feed, TopModel model, const Options& o, UiState ui) {
@@ -126,42 +127,49 @@ int RunInteractive(SnapshotFeed& feed, TopModel model, const Options& o, UiState
     model = feed.Next();
     next_read = Clock::now() + period;
   }
-  return kExitOk;
+  return cli::kExitOk;
 }
 
 }  // namespace
 
 int TopMain(int argc, char** argv) {
   std::setlocale(LC_ALL, "");  // names are UTF-8; ncursesw needs the locale to show them
-  CLI::App app{kDescription, "xenbake-top"};
-  app.set_version_flag("--version", "xenbake-top " XENBAKED_VERSION);
-  app.footer(kFooter);
+  CLI::App app{kDescription};
+  cli::Configure(app, "xenbake-top");
+  app.footer(std::string(kFooter) +
+             cli::ExitStatusSection(
+                 {.ok = "quit, or the iterations are done",
+                  .failure = "no daemon, a stale or stopped daemon at start, another snapshot "
+                             "version, a damaged snapshot, or no permission (the message says "
+                             "which)",
+                  .usage = "the live view without a terminal (use --batch)",
+                  .partial = ""}));
   Options o;
-  app.add_option("--shm", o.shm_path, "the daemon's snapshot (xenbaked --shm-name NAME)")
+  app.add_option("--shm", o.shm_path, "The daemon's snapshot (xenbaked --shm-name NAME)")
+      ->type_name("PATH")
       ->default_str("/dev/shm/xenbaked");
-  app.add_flag("-b,--batch", o.batch, "print figures per interval instead of the live view");
-  app.add_option("--format", o.format, "batch output: json (one object per line) or text")
-      ->check(CLI::IsMember({"json", "text"}))
-      ->default_str("json");
-  app.add_option("-n,--iterations", o.iterations, "batch: how many intervals (0: no limit)")
+  app.add_flag("-b,--batch", o.batch, "Print figures per interval instead of the live view");
+  cli::AddFormat(app, o.format, {"text", "json"},
+                 "Batch output: text (a table) or json (one object per line)");
+  cli::AddOutput(app, o.output, "the batch output");
+  app.add_option("-n,--iterations", o.iterations, "Batch: how many intervals (0: no limit)")
+      ->type_name("N")
       ->default_str("0");
-  app.add_option("-d,--delay", o.delay_s, "seconds between updates")
+  app.add_option("-d,--delay", o.delay_s, "Seconds between updates, 0.05-3600")
       ->check(CLI::Range(0.05, 3600.0))
+      ->type_name("SECONDS")
       ->default_str("1");
   app.add_option("--sort", o.sort,
-                 "initial sort: cpu, wait, blocked, dispatches, slice, io, id, "
-                 "name")
+                 "Initial sort: cpu, wait, blocked, dispatches, slice, io, id, name")
+      ->check(CLI::IsMember({"cpu", "wait", "blocked", "dispatches", "slice", "io", "id", "name"}))
+      ->type_name("COLUMN")
       ->default_str("cpu");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;
-  }
+  if (std::optional<int> status = cli::Parse(app, argc, argv, stdout, stderr)) return *status;
   UiState ui;
   const std::optional<SortKey> sort = ParseSortKey(o.sort);
   if (!sort) {
     fmt::print(stderr, "xenbake-top: --sort {}: not a column\n", o.sort);
-    return kExitUsage;
+    return cli::kExitUsage;
   }
   ui.sort = *sort;
   ui.descending = !(*sort == SortKey::kId || *sort == SortKey::kName);
@@ -169,14 +177,18 @@ int TopMain(int argc, char** argv) {
   tracefmt::Result<SnapshotFeed> feed = SnapshotFeed::Open(o.shm_path);
   if (!feed) {
     fmt::print(stderr, "xenbake-top: {}\n", ExplainOpenError(feed.error(), o.shm_path));
-    return kExitFailed;
+    return cli::kExitFailure;
   }
   TopModel first = feed->Next();
-  if (!StartsLive(first, o.shm_path)) return kExitFailed;
-  if (o.batch) return RunBatch(*feed, std::move(first), o, ui);
-  if (!::isatty(STDOUT_FILENO)) {
+  if (!StartsLive(first, o.shm_path)) return cli::kExitFailure;
+  if (!o.batch && !::isatty(STDOUT_FILENO)) {
     fmt::print(stderr, "xenbake-top: standard output is not a terminal; use --batch\n");
-    return kExitUsage;
+    return cli::kExitUsage;
+  }
+  if (o.batch) {
+    return cli::WithOutput(o.output, stdout, stderr, "xenbake-top", [&](std::FILE* file) {
+      return RunBatch(*feed, std::move(first), o, ui, file);
+    });
   }
   return RunInteractive(*feed, std::move(first), o, ui);
 }

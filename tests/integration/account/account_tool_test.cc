@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/exit_status.h"
 #include "dom0tools/account.h"
 
 namespace {
@@ -51,7 +52,7 @@ ToolRun RunTool(std::vector<std::string> args) {
 
 TEST(AccountToolTest, JsonHasTotalsPerDomainVcpuAndCpu) {
   SKIP_IF_ABSENT(kGuests);
-  const ToolRun r = RunTool({"--cpu-khz", "2596120", "--json", kGuests});
+  const ToolRun r = RunTool({"--cpu-khz", "2596120", "--format", "json", kGuests});
   ASSERT_EQ(r.status, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["lost_records"], 1668166);
@@ -90,8 +91,8 @@ TEST(AccountToolTest, DamagedFileGivesTheOffsetTotalsUpToThereAndStatusOne) {
   const std::string cut = ::testing::TempDir() + "/account_truncated.bin";
   std::ofstream(cut, std::ios::binary).write(bytes.data(), 500'003);  // mid-record
 
-  const ToolRun r = RunTool({"--cpu-khz", "2596120", "--json", cut});
-  EXPECT_EQ(r.status, dom0tools::kAccountExitDamaged);
+  const ToolRun r = RunTool({"--cpu-khz", "2596120", "--format", "json", cut});
+  EXPECT_EQ(r.status, cli::kExitPartial);
   EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_GT(j["records"].get<uint64_t>(), 1000u) << "totals up to the damage are printed";
@@ -105,7 +106,7 @@ TEST(AccountToolTest, DamagedFileGivesTheOffsetTotalsUpToThereAndStatusOne) {
 TEST(AccountToolTest, RefusesToGuessTheCpuFrequency) {
   SKIP_IF_ABSENT(kGuests);
   const ToolRun r = RunTool({kGuests});  // no --cpu-khz and no sidecar beside the shared capture
-  EXPECT_EQ(r.status, dom0tools::kAccountExitUsage);
+  EXPECT_EQ(r.status, cli::kExitUsage);
   EXPECT_NE(r.err.find("cpu"), std::string::npos) << r.err;
   EXPECT_TRUE(r.out.empty());
 }
@@ -115,23 +116,23 @@ TEST(AccountToolTest, AFrequencyOutsideOneKilohertzToAHundredGigahertzIsAUsageEr
   SKIP_IF_ABSENT(kGuests);
   for (const char* khz : {"0", "99999999999999999999999", "100000001"}) {
     const ToolRun r = RunTool({"--cpu-khz", khz, kGuests});
-    EXPECT_EQ(r.status, dom0tools::kAccountExitUsage) << khz;
+    EXPECT_EQ(r.status, cli::kExitUsage) << khz;
     EXPECT_NE(r.err.find("--cpu-khz"), std::string::npos) << r.err;
     EXPECT_TRUE(r.out.empty()) << khz;
   }
 }
 
-TEST(AccountToolTest, MissingFileIsAUsageError) {
+TEST(AccountToolTest, MissingFileIsAFailure) {
   const ToolRun r = RunTool({"--cpu-khz", "1000000", "/nonexistent/trace.bin"});
-  EXPECT_EQ(r.status, dom0tools::kAccountExitUsage);
+  EXPECT_EQ(r.status, cli::kExitFailure);
   EXPECT_FALSE(r.err.empty());
 }
 
 TEST(AccountToolTest, HelpReadsLikeAManPage) {
   const ToolRun r = RunTool({"--help"});
   EXPECT_EQ(r.status, 0);
-  for (const char* section : {"DESCRIPTION", "OUTPUT", "CPU FREQUENCY", "DAMAGED INPUT",
-                              "EXIT STATUS", "EXAMPLES", "--cpu-khz", "--json"})
+  for (const char* section : {"HOW IT COUNTS", "OUTPUT", "CPU FREQUENCY", "DAMAGED INPUT",
+                              "EXIT STATUS", "EXAMPLES", "--cpu-khz", "--format", "--output"})
     EXPECT_NE(r.out.find(section), std::string::npos) << section;
 }
 

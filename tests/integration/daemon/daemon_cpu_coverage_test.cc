@@ -11,6 +11,7 @@
 #include "../../unit/xenbaked/fake_hypervisor.h"
 #include "simulator/simulated_host.h"
 #include "xenbaked/daemon.h"
+#include "xenbaked/live_table.h"
 #include "xenbaked/publisher.h"
 #include "xenbaked/simulated_hypervisor.h"
 
@@ -114,8 +115,8 @@ TEST_F(CpuCoverageTest, ACpuOnlineAfterTheBuffersIsReportedUntracedOnce) {
   EXPECT_EQ(published_->health.back().untraced_cpus, (std::vector<uint32_t>{2, 3}));
   EXPECT_EQ(Warnings("CPU(s) 2,3 online without a trace buffer"), 1u);
 
-  const std::string table =
-      RenderLiveTable(nullptr, daemon_->totals(), published_->health.back(), {}, 10);
+  const std::string table = RenderLiveTable(nullptr, daemon_->totals(), published_->health.back(),
+                                            {}, {.columns = 120, .rows = 10});
   EXPECT_NE(table.find("CPU(s) 2,3 online without a trace buffer"), std::string::npos) << table;
 }
 

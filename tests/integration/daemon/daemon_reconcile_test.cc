@@ -12,6 +12,7 @@
 #include "sim_host_util.h"
 #include "simulator/simulated_host.h"
 #include "xenbaked/daemon.h"
+#include "xenbaked/live_table.h"
 #include "xenbaked/simulated_hypervisor.h"
 
 namespace xenbaked {
@@ -143,11 +144,14 @@ TEST(DaemonReconcile, TheLiveTableShowsTheHostsLastPeriod) {
   r.host.trace_running_ns = 3'990'000'000;
   r.host.xen_cpu_ns = 4'000'000'000;
   r.unexplained_periods = 1;
-  const std::string table = RenderLiveTable(nullptr, {}, {}, {}, 10, &r);
+  const std::string table =
+      RenderLiveTable(nullptr, {}, {}, {}, LiveTableSize{.columns = 200, .rows = 10}, &r);
   EXPECT_NE(table.find("vs Xen's cpu_time: +10.000 ms over 1.0 s on 8 vCPUs"), std::string::npos)
       << table;
   EXPECT_NE(table.find("1 unexplained period(s)"), std::string::npos) << table;
-  EXPECT_EQ(RenderLiveTable(nullptr, {}, {}, {}, 10).find("cpu_time"), std::string::npos);
+  EXPECT_EQ(RenderLiveTable(nullptr, {}, {}, {}, LiveTableSize{.columns = 200, .rows = 10})
+                .find("cpu_time"),
+            std::string::npos);
 }
 
 TEST(DaemonReconcile, ZeroIntervalDisablesIt) {

@@ -25,9 +25,9 @@ pid_t StartDaemon(const std::string& log_dir, const std::string& duration_s) {
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   const std::vector<std::string> args = {
-      XENBAKED_BIN,  "--backend", "simulate",   "--sim-domains", "200",
-      "--quiet",     "--log-dir", log_dir,      "--interval-ms", "10",
-      "--log-level", "error",     "--duration", duration_s};
+      XENBAKED_BIN, "--backend",     "simulate", "--sim-domains", "200", "--quiet",     "--log-dir",
+      log_dir,      "--interval-ms", "10",       "--shm-name",    "",    "--log-level", "error",
+      "--duration", duration_s};
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -35,7 +35,7 @@ done
 preload="$shim"
 asan=$(ldd "$xenbaked" 2>/dev/null | grep -o '/[^ ]*libasan[^ ]*' | head -1 || true)
 [ -n "$asan" ] && preload="$asan:$shim"
-XENBAKE_SIM="$work/mem" LD_PRELOAD="$preload" "$xenbaked" --backend xen --duration 3 --quiet \
+XENBAKE_SIM="$work/mem" LD_PRELOAD="$preload" "$xenbaked" --backend xen --duration 3 --quiet --shm-name '' \
   --initial-contents account --capture "$work/capture.xt" --log-level info \
   --socket "$work/run/api.sock" --interval-ms 200 2>"$work/daemon.err" &
 daemon_pid=$!

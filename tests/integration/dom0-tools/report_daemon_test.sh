@@ -18,7 +18,7 @@ fail() {
 
 for duration in 4 2.5 2.5; do
   timeout 120 "$xenbaked" --simulate --sim-domains 3 --sim-vcpus 2 --sim-cpus 2 \
-    --duration "$duration" --interval-ms 200 --windows 1,10 --log-dir "$work" --quiet \
+    --duration "$duration" --interval-ms 200 --windows 1,10 --log-dir "$work" --quiet --shm-name '' \
     >>"$work/daemon.log" 2>&1 || fail "the daemon failed"
 done
 log="$work/accounting.log"
@@ -28,7 +28,7 @@ log="$work/accounting.log"
 grep -q "Domain-0" "$work/table" || fail "table without Domain-0: $(cat "$work/table")"
 grep -q "over 3 daemon runs" "$work/table" || fail "table without the runs: $(cat "$work/table")"
 "$report" --format csv "$log" >"$work/csv" || fail "csv failed"
-"$report" --format json --svg "$work/plot.svg" "$log" >"$work/json" || fail "json failed"
+"$report" --format json --svg "$work/plot.svg" -o "$work/json" "$log" || fail "json failed"
 python3 - "$work/json" "$work/csv" "$work/plot.svg" <<'PY' || fail "report content"
 import csv, json, sys, xml.dom.minidom
 report = json.load(open(sys.argv[1]))
@@ -68,13 +68,13 @@ svg = xml.dom.minidom.parse(sys.argv[3])  # well-formed XML
 assert svg.getElementsByTagName("polyline"), "no lines in the plot"
 PY
 
-# Damage one byte in the middle: the records before it are still reported, exit status 2.
+# Damage one byte in the middle: the records before it are still reported, exit status 3.
 size=$(stat -c %s "$log")
 cp "$log" "$work/damaged.log"
 printf '\xff\xff\xff\xff' | dd of="$work/damaged.log" bs=1 seek=$((size / 2)) conv=notrunc status=none
 status=0
 "$report" --format json "$work/damaged.log" >"$work/damaged.json" 2>"$work/err" || status=$?
-[ "$status" = 2 ] || fail "damaged log: exit $status, expected 2"
+[ "$status" = 3 ] || fail "damaged log: exit $status, expected 3"
 grep -q "damaged" "$work/err" || fail "no message for the damage: $(cat "$work/err")"
 grep -q "byte" "$work/err" || fail "no offset in the message: $(cat "$work/err")"
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['windows'] >= 1" \
@@ -89,5 +89,5 @@ for input in /dev/zero "$work/fifo"; do
 done
 status=0
 "$report" --from "" "$log" >/dev/null 2>&1 || status=$?
-[ "$status" = 1 ] || fail "--from \"\": exit $status, expected 1"
+[ "$status" = 2 ] || fail "--from \"\": exit $status, expected 2 (usage)"
 echo "PASS"

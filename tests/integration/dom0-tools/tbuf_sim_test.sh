@@ -54,8 +54,8 @@ grep -q "2 online" "$work/show0" || fail "show: CPUs: $(cat "$work/show0")"
 
 run enable --size 8 --mask sched --cpus 0-1 >"$work/enable" || fail "enable failed"
 grep -q "8 pages per CPU (32 KiB)" "$work/enable" || fail "enable: $(cat "$work/enable")"
-run show --json >"$work/show1.json" || fail "show --json failed"
-python3 - "$work/show1.json" <<'PY' || fail "show --json: $(cat "$work/show1.json")"
+run show --format json >"$work/show1.json" || fail "show --format json failed"
+python3 - "$work/show1.json" <<'PY' || fail "show --format json: $(cat "$work/show1.json")"
 import json, sys
 state = json.load(open(sys.argv[1]))
 assert state["pages_per_cpu"] == 8, state

@@ -50,7 +50,7 @@ pane_size() { tmux display-message -p -t "$session" '#{pane_width}x#{pane_height
   --windows 1,10 --shm-name "$name" --quiet >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 until_true "the daemon's snapshot $shm" 20 test -s "$shm"
-until_true "a first 1 s window" 20 bash -c "'$top' --shm '$shm' --batch -n 1 2>/dev/null |
+until_true "a first 1 s window" 20 bash -c "'$top' --shm '$shm' --batch -f json -n 1 2>/dev/null |
   grep -q '\"1s\":{'"
 
 # --- start in a 150x40 terminal ------------------------------------------------------------------
@@ -95,7 +95,7 @@ tmux send-keys -t "$session" q
 until_true "xenbake-top to exit on q" 5 bash -c "! tmux has-session -t '$session' 2>/dev/null"
 
 # --- batch mode ---------------------------------------------------------------------------------
-"$top" --shm "$shm" --batch --iterations 2 --delay 0.2 >"$work/batch.json" ||
+"$top" --shm "$shm" --batch --format json --iterations 2 --delay 0.2 -o "$work/batch.json" ||
   fail "batch mode failed"
 [ "$(wc -l <"$work/batch.json")" = 2 ] || fail "batch mode: not one line per interval"
 grep -q '"daemon":"live"' "$work/batch.json" || fail "batch mode: daemon not live"

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../dump/run_dump.h"
+#include "cli/exit_status.h"
 #include "dom0tools/account.h"
 #include "dom0tools/dump.h"
 #include "timeline/timeline_main.h"
@@ -143,7 +144,7 @@ TEST(FifoInput, DumpRefusesAFifo) {
       },
       {"xenbake-dump", "--cpu-khz", "1000", fifo}, run))
       << "xenbake-dump blocked on a FIFO";
-  EXPECT_EQ(run.status, dom0tools::kExitUsage);
+  EXPECT_EQ(run.status, cli::kExitFailure);
   EXPECT_NE(run.err.find("not a regular file"), std::string::npos) << run.err;
 }
 
@@ -153,7 +154,7 @@ TEST(FifoInput, AccountRefusesAFifoAndAFifoSidecar) {
   dom0tools::testing::DumpRun run;
   EXPECT_FALSE(BlockedOn(fifo, kAccountMain, {"xenbake-account", "--cpu-khz", "1000", fifo}, run))
       << "xenbake-account blocked on a FIFO";
-  EXPECT_EQ(run.status, dom0tools::kAccountExitUsage);
+  EXPECT_EQ(run.status, cli::kExitFailure);
   EXPECT_NE(run.err.find("not a regular file"), std::string::npos) << run.err;
   // Without --cpu-khz the frequency comes from the sidecar, read before the trace.
   const std::string trace = dir / "plain.bin";
@@ -161,7 +162,7 @@ TEST(FifoInput, AccountRefusesAFifoAndAFifoSidecar) {
   const std::string meta = MakeFifo(dir, "plain.bin.meta");
   EXPECT_FALSE(BlockedOn(meta, kAccountMain, {"xenbake-account", trace}, run))
       << "xenbake-account blocked on a FIFO sidecar";
-  EXPECT_EQ(run.status, dom0tools::kAccountExitUsage);
+  EXPECT_EQ(run.status, cli::kExitFailure);
   EXPECT_NE(run.err.find("not a regular file"), std::string::npos) << run.err;
 }
 
@@ -176,7 +177,7 @@ TEST(FifoInput, TimelineRefusesAFifo) {
   for (std::string& a : args) argv.push_back(a.data());
   const int status = xenbake::timeline::TimelineMain(static_cast<int>(argv.size()), argv.data());
   EXPECT_FALSE(watchdog.Finish()) << "xenbake-timeline blocked on a FIFO";
-  EXPECT_EQ(status, 1);
+  EXPECT_EQ(status, cli::kExitFailure);
 }
 
 }  // namespace

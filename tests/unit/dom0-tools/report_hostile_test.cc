@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli/exit_status.h"
 #include "report/report_main.h"
 #include "report/report_model.h"
 #include "tracefmt/acctlog.h"
@@ -176,7 +177,9 @@ TEST(ReportHostile, TimePublishedLateInItsRunIsKeptMoreThanTheRunHadIsNot) {
   EXPECT_EQ(r.domains[0].totals.runnable_ns, 3'400'000'000u);
 }
 
-std::string TempPath(const std::string& name) { return testing::TempDir() + "/" + name; }
+std::string TempPath(const std::string& name) {
+  return testing::TempDir() + "/" + name;
+}
 
 int RunReport(std::vector<std::string> args) {
   args.insert(args.begin(), "xenbake-report");
@@ -199,7 +202,7 @@ TEST(ReportHostile, ImplausibleRecordsMakeTheExitStatusThatOfDamage) {
   const uint64_t bad = log.Add(OneSecondOf(1, 0, kWallStart, 1, UINT64_MAX));
   const std::string path = WriteBytes("hostile_counters.log", log.bytes);
   const std::string out = TempPath("hostile_counters.json");
-  EXPECT_EQ(RunReport({"--format", "json", "-o", out, path}), 2);
+  EXPECT_EQ(RunReport({"--format", "json", "-o", out, path}), cli::kExitPartial);
   std::ifstream in(out);
   const nlohmann::json j = nlohmann::json::parse(in);
   ASSERT_EQ(j["rejected"].size(), 1u);
@@ -233,9 +236,9 @@ TEST(ReportHostile, RefusesTimesThatAreEmptyOrDoNotFit) {
   EXPECT_EQ(ParseTimeArgument("2554-07-21"), 18'446'659'200 * kSec);
   const std::string log = WriteBytes("hostile_times.log", SameIncarnationInThreeRuns(true));
   const std::string out = TempPath("hostile_times.csv");
-  EXPECT_EQ(RunReport({"--from", "", "-o", out, log}), 1);
-  EXPECT_EQ(RunReport({"--to", "", "-o", out, log}), 1);
-  EXPECT_EQ(RunReport({"--from", "99999999999999999999", "-o", out, log}), 1);
+  EXPECT_EQ(RunReport({"--from", "", "-o", out, log}), cli::kExitUsage);
+  EXPECT_EQ(RunReport({"--to", "", "-o", out, log}), cli::kExitUsage);
+  EXPECT_EQ(RunReport({"--from", "99999999999999999999", "-o", out, log}), cli::kExitUsage);
   EXPECT_EQ(RunReport({"--from", "1800000000", "-o", out, log}), 0);
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/exit_status.h"
 #include "timeline/chunk_stream.h"
 #include "timeline/convert.h"
 #include "timeline/timeline_builder.h"
@@ -547,12 +548,13 @@ TEST(TimelineMain, ConvertsACaptureToAFile) {
 TEST(TimelineMain, FailsClearlyOnBadInput) {
   const std::string out = testing::TempDir() + "/timeline_bad.json";
   EXPECT_EQ(RunMain({"--cpu-khz", "1000", "-o", out, "/nonexistent/trace.bin"}), 1);
-  EXPECT_EQ(RunMain({"-o", out, "-"}), 1);  // stdin needs --cpu-khz
-  EXPECT_EQ(RunMain({"--cpu-khz", "1000", "--name", "x", "-o", out, "-"}), 1);
+  EXPECT_EQ(RunMain({"-o", out, "-"}), cli::kExitUsage);  // stdin needs --cpu-khz
+  EXPECT_EQ(RunMain({"--cpu-khz", "1000", "--name", "x", "-o", out, "-"}), cli::kExitUsage);
+  EXPECT_EQ(RunMain({"--cpu-khz", "1000", "--bogus", "-o", out, "-"}), cli::kExitUsage);
   const std::string garbage = testing::TempDir() + "/timeline_garbage_main.bin";
   std::filesystem::remove(garbage);
   Append(garbage, "0123456789abcdef", 16);
-  EXPECT_EQ(RunMain({"--cpu-khz", "1000", "-o", out, garbage}), 2);
+  EXPECT_EQ(RunMain({"--cpu-khz", "1000", "-o", out, garbage}), cli::kExitPartial);
   std::ifstream in(out);
   Json doc;
   EXPECT_NO_THROW(doc = Json::parse(in));  // still a complete JSON document

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/exit_status.h"
 #include "run_dump.h"
 #include "tracefmt/clock.h"
 #include "tracefmt/events.h"
@@ -34,7 +35,7 @@ class DumpTest : public ::testing::Test {
 
 TEST_F(DumpTest, MergedTextIsOneDeterministicLinePerRecord) {
   auto run = RunDumpMain({path_});
-  EXPECT_EQ(run.status, kExitOk) << run.err;
+  EXPECT_EQ(run.status, cli::kExitOk) << run.err;
   EXPECT_EQ(run.err, "");
   EXPECT_EQ(run.out,
             "off=52 cpu=0 tsc=1000 LOST_RECORDS count=7 domain=0 vcpu=0 first_tsc=1\n"
@@ -45,7 +46,7 @@ TEST_F(DumpTest, MergedTextIsOneDeterministicLinePerRecord) {
 
 TEST_F(DumpTest, FileOrderShowsChunkHeaders) {
   auto run = RunDumpMain({"--order", "file", path_});
-  EXPECT_EQ(run.status, kExitOk);
+  EXPECT_EQ(run.status, cli::kExitOk);
   EXPECT_EQ(run.out.substr(0, run.out.find('\n')),
             "off=0 cpu=1 tsc=- TRACE_CPU_CHANGE cpu=1 window_bytes=28");
   EXPECT_EQ(std::count(run.out.begin(), run.out.end(), '\n'), 6);
@@ -62,8 +63,8 @@ TEST_F(DumpTest, NanosecondsFromOptionOrSidecar) {
 }
 
 TEST_F(DumpTest, JsonLinesCarryFieldsAndRawWords) {
-  auto run = RunDumpMain({"--json", path_});
-  ASSERT_EQ(run.status, kExitOk);
+  auto run = RunDumpMain({"--format", "json", path_});
+  ASSERT_EQ(run.status, cli::kExitOk);
   std::vector<nlohmann::json> lines;
   size_t start = 0;
   for (size_t nl; (nl = run.out.find('\n', start)) != std::string::npos; start = nl + 1)
@@ -78,8 +79,8 @@ TEST_F(DumpTest, JsonLinesCarryFieldsAndRawWords) {
 }
 
 TEST_F(DumpTest, SummaryJsonIsOneObjectWithTheAgreedKeys) {
-  auto run = RunDumpMain({"--summary", "--json", path_});
-  ASSERT_EQ(run.status, kExitOk);
+  auto run = RunDumpMain({"--summary", "--format", "json", path_});
+  ASSERT_EQ(run.status, cli::kExitOk);
   const nlohmann::json j = nlohmann::json::parse(run.out);
   EXPECT_EQ(j["records"], 6);
   EXPECT_EQ(j["cpu_change_records"], 2);
@@ -96,7 +97,7 @@ TEST_F(DumpTest, SummaryJsonIsOneObjectWithTheAgreedKeys) {
 
 TEST_F(DumpTest, SummaryTextNamesTheFigures) {
   auto run = RunDumpMain({"--summary", path_});
-  ASSERT_EQ(run.status, kExitOk);
+  ASSERT_EQ(run.status, cli::kExitOk);
   EXPECT_NE(run.out.find("records             6 (CPU_CHANGE included)"), std::string::npos);
   EXPECT_NE(run.out.find("lost_records        7 reported by 1 LOST_RECORDS records"),
             std::string::npos);
@@ -104,18 +105,20 @@ TEST_F(DumpTest, SummaryTextNamesTheFigures) {
 
 TEST(DumpCliTest, HelpDocumentsOutputOrderAndExitStatus) {
   auto run = RunDumpMain({"--help"});
-  EXPECT_EQ(run.status, kExitOk);
-  for (const char* section : {"OUTPUT", "ORDER", "CPU FREQUENCY", "DAMAGED INPUT", "EXIT STATUS",
-                              "EXAMPLES", "--summary", "--json", "--order", "--cpu-khz"}) {
+  EXPECT_EQ(run.status, cli::kExitOk);
+  for (const char* section :
+       {"OUTPUT", "ORDER", "CPU FREQUENCY", "DAMAGED INPUT", "EXIT STATUS", "EXAMPLES", "--summary",
+        "--format", "--output", "--order", "--cpu-khz"}) {
     EXPECT_NE(run.out.find(section), std::string::npos) << section;
   }
 }
 
-TEST(DumpCliTest, UsageErrorsExitWithTwo) {
-  EXPECT_EQ(RunDumpMain({}).status, kExitUsage);
-  EXPECT_EQ(RunDumpMain({"--order", "sideways", "x.bin"}).status, kExitUsage);
+TEST(DumpCliTest, UsageErrorsExitWithTwoAMissingFileWithOne) {
+  EXPECT_EQ(RunDumpMain({}).status, cli::kExitUsage);
+  EXPECT_EQ(RunDumpMain({"--order", "sideways", "x.bin"}).status, cli::kExitUsage);
+  EXPECT_EQ(RunDumpMain({"--json", "x.bin"}).status, cli::kExitUsage);
   auto missing = RunDumpMain({"/nonexistent/trace.bin"});
-  EXPECT_EQ(missing.status, kExitUsage);
+  EXPECT_EQ(missing.status, cli::kExitFailure);
   EXPECT_NE(missing.err.find("/nonexistent/trace.bin"), std::string::npos);
 }
 

@@ -110,15 +110,19 @@ TEST(Options, ASocketPathLongerThanAUnixSocketTakesIsRejected) {
 }
 
 TEST(Options, SnapshotNamesAreOneNameInDevShm) {
-  // "../../tmp/x" wrote the snapshot outside /dev/shm; "" was taken silently.
-  for (const std::string& name :
-       {std::string("../../tmp/x"), std::string(""), std::string(".."), std::string("a/b"),
-        std::string(300, 'n'), std::string("other.lock")}) {
+  // "../../tmp/x" wrote the snapshot outside /dev/shm.
+  for (const std::string& name : {std::string("../../tmp/x"), std::string(".."), std::string("a/b"),
+                                  std::string(300, 'n'), std::string("other.lock")}) {
     const std::string message = Rejection({"--shm-name", name});
     EXPECT_NE(message.find("--shm-name"), std::string::npos) << message;
     EXPECT_LT(message.size(), 300u) << message;
   }
-  EXPECT_EQ(Parse({"--shm-name", "xenbaked"}).shm_name, "xenbaked");
+  EXPECT_EQ(Parse({"--shm-name", "other"}).shm_name, "other");
+}
+
+TEST(Options, TheSnapshotIsPublishedWhereXenbakeTopLooksUnlessTurnedOff) {
+  EXPECT_EQ(Parse({}).shm_name, "xenbaked");          // xenbake-top's default is /dev/shm/xenbaked
+  EXPECT_EQ(Parse({"--shm-name", ""}).shm_name, "");  // off
 }
 
 TEST(Options, ACaptureNamedLikeALockOrSidecarIsRefused) {

@@ -50,10 +50,11 @@ mkdir -p "$RESULTS/log" /run/xenbaked  # /init mounted /dev/shm (xenbake-top's s
 # drains every buffer long before that and VIRQ_TBUF — the path this tier exists to prove — never
 # fires. A 5 s backstop still drains an idle CPU (it loses nothing: Xen counts what does not fit)
 # and leaves the interrupt to wake the daemon whenever the guests keep a CPU busy.
+# No --shm-name: the daemon publishes /dev/shm/xenbaked by default, where xenbake-top looks.
 xenvm_log "starting xenbaked"
 now > "$RESULTS/xenbaked-start.unix"
 xenbaked --backend xen --pages 32 --event-mask sched --backstop-ms 5000 --initial-contents discard \
-    --capture "$RESULTS/raw.xt" --log-dir "$RESULTS/log" --shm-name xenbaked \
+    --capture "$RESULTS/raw.xt" --log-dir "$RESULTS/log" \
     --socket /run/xenbaked/api.sock --quiet \
     >"$RESULTS/xenbaked.out" 2>"$RESULTS/xenbaked.err" &
 pid=$!
@@ -76,8 +77,8 @@ xenvm_log "xl list:"; cat "$RESULTS/xl-list.txt"
 # Both guests in their steady state for a few windows, the tools reading the daemon meanwhile.
 sleep 4
 xenvm_run 60 tbuf-show.txt xenbake-tbuf show || failed tbuf "xenbake-tbuf show"
-xenvm_run 60 tbuf-show.json xenbake-tbuf show --json || failed tbuf "xenbake-tbuf show --json"
-top_run top.json --batch --iterations 3 || failed top "xenbake-top --batch"
+xenvm_run 60 tbuf-show.json xenbake-tbuf show --format json || failed tbuf "xenbake-tbuf show --format json"
+top_run top.json --batch --format json --iterations 3 || failed top "xenbake-top --batch --format json"
 top_run top.txt --batch --format text --iterations 1 || failed top "xenbake-top --batch --format text"
 
 # Destroy one guest while the daemon runs, then let it account a few more windows.

@@ -120,13 +120,6 @@ class Daemon {
   std::unique_ptr<Impl> impl_;
 };
 
-// Renders the live table: one line per domain with CPU%, wait%, blocked%, dispatches/s, lost;
-// with `reconcile`, a line with the host's last reconciliation against Xen's cpu_time.
-std::string RenderLiveTable(const Window* window, const AccountingSnapshot& totals,
-                            const DaemonHealth& health,
-                            const std::unordered_map<uint32_t, std::string>& names, size_t max_rows,
-                            const ReconcileReport* reconcile = nullptr);
-
 // The whole program: options, backend choice, run; returns the exit code.
 int Main(int argc, char** argv);
 

@@ -25,13 +25,11 @@ struct AccountOptions {
   std::string path;
   uint64_t cpu_khz = 0;  // 0: from the sidecar FILE.meta
   bool json = false;
-  bool vcpus = true;  // per-vCPU rows/objects as well as per-domain
+  std::string output = "-";  // AccountMain: "-" is its `out`
+  bool vcpus = true;         // per-vCPU rows/objects as well as per-domain
 };
 
-// Exit statuses, as documented in --help.
-inline constexpr int kAccountExitOk = 0;
-inline constexpr int kAccountExitDamaged = 1;  // input truncated or corrupt; totals up to there
-inline constexpr int kAccountExitUsage = 2;    // bad arguments, file or frequency unavailable
+// Exit statuses are cli/exit_status.h's: 3 for a damaged input (the totals up to there printed).
 
 struct AccountResult {
   xenbaked::AccountingSnapshot totals;  // at the newest record

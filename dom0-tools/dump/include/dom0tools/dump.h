@@ -5,6 +5,8 @@
 //
 //   int status = dom0tools::DumpMain(argc, argv);              // the program
 //   dom0tools::DumpOptions o{.path = "trace.bin", .summary = true, .json = true};
+//
+// Exit statuses are cli/exit_status.h's: 3 for a damaged input (everything before it printed).
 //   int status = dom0tools::RunDump(o, out_file, err_file);    // a test
 #pragma once
 
@@ -24,13 +26,9 @@ struct DumpOptions {
   bool summary = false;
   bool json = false;
   DumpOrder order = DumpOrder::kMerged;
-  uint64_t cpu_khz = 0;  // 0: from the sidecar file when there is one, else no nanoseconds
+  uint64_t cpu_khz = 0;      // 0: from the sidecar file when there is one, else no nanoseconds
+  std::string output = "-";  // DumpMain: "-" is its `out`
 };
-
-// Exit statuses, as documented in --help.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitDamaged = 1;  // the input is truncated or corrupt; all before it printed
-inline constexpr int kExitUsage = 2;    // bad arguments, or the file cannot be opened
 
 int RunDump(const DumpOptions& options, std::FILE* out, std::FILE* err);
 
