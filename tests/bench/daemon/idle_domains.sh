@@ -20,7 +20,7 @@ trap cleanup EXIT
   >/dev/null &
 sim_pid=$!
 while [ ! -e "$work/ready" ]; do sleep 0.05; done
-XENBAKE_SIM="$work/mem" LD_PRELOAD="$shim" "$xenbaked" --backend xen --quiet \
+XENBAKE_SIM="$work/mem" LD_PRELOAD="$shim" "$xenbaked" --backend xen --quiet --shm-name "" \
   --log-level warning --interval-ms 1000 --socket "$work/api.sock" 2>"$work/daemon.err" &
 daemon_pid=$!
 ticks=$(getconf CLK_TCK)

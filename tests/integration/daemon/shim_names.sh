@@ -32,7 +32,7 @@ done
 preload="$shim"
 asan=$(ldd "$xenbaked" 2>/dev/null | grep -o '/[^ ]*libasan[^ ]*' | head -1 || true)
 [ -n "$asan" ] && preload="$asan:$shim"
-XENBAKE_SIM="$work/mem" LD_PRELOAD="$preload" "$xenbaked" --backend xen --duration 30 --quiet \
+XENBAKE_SIM="$work/mem" LD_PRELOAD="$preload" "$xenbaked" --backend xen --duration 30 --quiet --shm-name "" \
   --log-level info --socket "$work/run/api.sock" --interval-ms 200 2>"$work/daemon.err" &
 daemon_pid=$!
 # Until a domain created after the start is named (bounded by the daemon's --duration).
