@@ -11,6 +11,10 @@ packages=(
   libncurses-dev libgtest-dev libgmock-dev libbenchmark-dev
   # test tiers: terminal tests, the real-Xen tier under QEMU (jq reads its JSON), timings
   tmux qemu-system-x86 busybox-static cpio xz-utils time jq
+  # the Prometheus tier (a real Prometheus and promtool; curl and socat ask it and the daemons)
+  prometheus curl socat
+  # the Debian package: built, linted, installed and purged
+  debhelper dpkg-dev fakeroot lintian
 )
 
 missing=()
