@@ -13,6 +13,10 @@ packages=(
   tmux qemu-system-x86 busybox-static cpio xz-utils time jq
   # man pages: rendered and checked for warnings by the tests
   man-db groff-base
+  # the Prometheus tier (a real Prometheus and promtool; curl and socat ask it and the daemons)
+  prometheus curl socat
+  # the Debian package: built, linted, installed and purged
+  debhelper dpkg-dev fakeroot lintian
 )
 
 missing=()
