@@ -58,7 +58,8 @@ run_payload() {
 run_payload xenbaked "check-xenbaked.sh check-smoke.sh" \
     --bin "$BUILD_DIR/xenbaked/xenbaked" \
     --bin "$BUILD_DIR/dom0-tools/top/xenbake-top" \
-    --bin "$BUILD_DIR/dom0-tools/tbuf/xenbake-tbuf"
+    --bin "$BUILD_DIR/dom0-tools/tbuf/xenbake-tbuf" \
+    --bin "$BUILD_DIR/tests/xen-vm/helpers/xenvm-vcpu-times"
 
 echo "xen-vm: $passed passed, $failed failed"
 ((failed == 0))

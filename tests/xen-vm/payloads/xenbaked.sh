@@ -3,7 +3,7 @@
 # tests/xen-vm/run.sh). run-tier.sh runs it with the binaries it needs:
 #   tests/xen-vm/run.sh --payload tests/xen-vm/payloads/xenbaked.sh --out OUT --timeout 900 \
 #     --bin BUILD/xenbaked/xenbaked --bin BUILD/dom0-tools/top/xenbake-top \
-#     --bin BUILD/dom0-tools/tbuf/xenbake-tbuf
+#     --bin BUILD/dom0-tools/tbuf/xenbake-tbuf --bin BUILD/tests/xen-vm/helpers/xenvm-vcpu-times
 # and tests/xen-vm/check-xenbaked.sh and check-smoke.sh check what it leaves in $RESULTS.
 #
 # 1. xenbaked starts on the Xen backend (scheduler records, raw capture, accounting log,
@@ -42,6 +42,13 @@ top_run() {
 mkdir -p "$RESULTS/log" /run/xenbaked  # /init mounted /dev/shm (xenbake-top's snapshot)
 : > "$RESULTS/failed-steps.txt"
 
+# vcpu_times POINT — every vCPU's cpu_time in ns as Xen keeps it (xenvm-vcpu-times: libxenctrl
+# alone), the oracle check-xenbaked.sh holds xenbaked's per-vCPU running time against.
+vcpu_times() {
+    xenvm-vcpu-times > "$RESULTS/vcpu-times-$1.txt" 2>&1 || failed vcpu-times "xenvm-vcpu-times at $1"
+}
+vcpu_times pre-start
+
 # --event-mask sched: scheduler records (runstates, switches, wake/block, domain add/remove) are
 # what the accounting needs; with every class, the guests' boot hypercalls would make the
 # capture several times larger. LOST_RECORDS and WRAP records come whatever the mask.
@@ -66,6 +73,7 @@ while [ ! -e /dev/shm/xenbaked ] && [ "$i" -lt 60 ] && kill -0 "$pid" 2>/dev/nul
 done
 [ -e /dev/shm/xenbaked ] || failed start "no snapshot after ${i}s: $(tail -n 5 "$RESULTS/xenbaked.err")"
 xenvm_log "xenbaked up after ${i}s: $(head -n 3 "$RESULTS/xenbaked.err" | tr '\n' ' ')"
+vcpu_times start
 
 # sleeper first: the spinner, once up, takes a whole CPU and slows whatever boots after it.
 guest_start sleeper spinner
@@ -83,12 +91,15 @@ top_run top.txt --batch --format text --iterations 1 || failed top "xenbake-top 
 
 # Destroy one guest while the daemon runs, then let it account a few more windows.
 now > "$RESULTS/destroy.unix"
+vcpu_times pre-destroy
 xenvm_run 60 xl-destroy.txt xl destroy sleeper || xenvm_die "xl destroy sleeper failed"
+vcpu_times post-destroy
 xenvm_run 30 xl-list-after-destroy.txt xl list || xenvm_die "xl list failed"
 cat "$RESULTS/xl-list-after-destroy.txt"
 sleep 4
 
 xenvm_log "SIGTERM to xenbaked"
+vcpu_times end
 now > "$RESULTS/sigterm.unix"
 if kill -TERM "$pid" 2>/dev/null; then
     wait "$pid"
@@ -99,6 +110,7 @@ else
     rc=$?
 fi
 echo "$rc" > "$RESULTS/xenbaked.rc"
+vcpu_times after-stop
 [ "$rc" -eq 0 ] || failed exit "xenbaked exited $rc"
 xenvm_log "xenbaked exit $rc: $(tail -n 1 "$RESULTS/xenbaked.err")"
 ls -l "$RESULTS/raw.xt" "$RESULTS/log" 2>&1
