@@ -15,6 +15,7 @@ if dpkg-query -W -f='${Status}' xenbaked 2>/dev/null | grep -q "install ok"; the
 fi
 
 # Build from a clean copy: dpkg-buildpackage writes its results beside the source directory.
+installed=0
 rm -rf "$out/src" "$out"/*.deb "$out"/*.buildinfo "$out"/*.changes
 mkdir -p "$out/src"
 git -C "$root" ls-files -z --cached --others --exclude-standard |
@@ -38,6 +39,9 @@ pass "lintian: no errors ($(grep -c '^W: ' "$out/lintian.txt" || true) warnings,
 DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >"$out/install.log" 2>&1 ||
   { cat "$out/install.log"; fail "dpkg -i"; }
 pass "installed"
+# From here a failure still removes the package: the machine is left as it was found.
+installed=1
+trap 'if ((installed)); then DEBIAN_FRONTEND=noninteractive dpkg --purge xenbaked >/dev/null 2>&1; fi' EXIT
 
 programs=(/usr/sbin/xenbaked /usr/sbin/xenbake-tbuf /usr/bin/xenbake-top /usr/bin/xenbake-dump
   /usr/bin/xenbake-account /usr/bin/xenbake-report /usr/bin/xenbake-timeline /usr/bin/xenbake-sim)
@@ -94,4 +98,5 @@ while IFS= read -r f; do
 done <<<"$files"
 ((${#left[@]} == 0)) || fail "left after purge: ${left[*]}"
 [ ! -e /etc/xenbaked ] || fail "/etc/xenbaked left after purge"
+installed=0
 pass "purged: no file of the package left"
