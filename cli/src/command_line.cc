@@ -1,6 +1,10 @@
 #include "cli/command_line.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -126,6 +130,56 @@ bool OutputFile::Finish() {
   }
   if (!ok && error_.empty()) error_ = "cannot write " + path_ + ": " + std::strerror(errno);
   return ok;
+}
+
+std::optional<int> RefuseOutputOverInput(std::string_view program,
+                                         const std::vector<std::string>& outputs,
+                                         const std::vector<std::string>& inputs, std::FILE* err) {
+  for (const std::string& output : outputs) {
+    if (output.empty() || output == "-") continue;
+    struct stat out_st {};
+    const bool out_exists = ::stat(output.c_str(), &out_st) == 0;
+    for (const std::string& input : inputs) {
+      if (input.empty() || input == "-") continue;
+      struct stat in_st {};
+      const bool same =
+          output == input || (out_exists && ::stat(input.c_str(), &in_st) == 0 &&
+                              in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino);
+      if (!same) continue;
+      std::fprintf(err,
+                   "%.*s: the output %s is the input %s: it would be destroyed before it is read\n",
+                   static_cast<int>(program.size()), program.data(), output.c_str(), input.c_str());
+      return kExitUsage;
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+// 0.05, 3600, 1e+09: short, as a person would write them.
+std::string FormatNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+}  // namespace
+
+CLI::Validator FiniteRange(double min, double max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        double value = 0;
+        const char* begin = text.c_str();
+        char* end = nullptr;
+        errno = 0;
+        value = std::strtod(begin, &end);
+        if (end == begin || *end != '\0' || errno == ERANGE || !std::isfinite(value))
+          return "'" + text.substr(0, 40) + "' is not a finite number";
+        if (value < min || value > max)
+          return "'" + text.substr(0, 40) + "' is not from " + FormatNumber(min) + " to " +
+                 FormatNumber(max);
+        return {};
+      },
+      "NUMBER");
 }
 
 int WithOutput(const std::string& path, std::FILE* standard_output, std::FILE* err,

@@ -73,21 +73,27 @@ void AddRunOptions(CLI::App& run, RunOptions& o) {
   run.add_option("--vcpus", w.vcpus_per_domain, "vCPUs per domain");
   run.add_option("--seed", w.seed, "random seed (runs are deterministic given the seed)");
   run.add_option("--cpu-khz", w.cpu_khz, "TSC frequency reported by xc_physinfo");
-  run.add_option("--slice-ms", o.slice_ms, "scheduler time slice");
+  run.add_option("--slice-ms", o.slice_ms, "scheduler time slice")
+      ->check(cli::FiniteRange(0.001, 1e6));
   run.add_option("--busy-fraction", w.busy_fraction, "share of guest vCPUs that never block");
   run.add_option("--hypercall-hz", w.hypercall_hz, "hypercall records per second per busy CPU");
   run.add_option("--io-hz", w.io_hz, "I/O records per second per busy CPU");
   run.add_option("--churn-hz", w.churn_hz, "domains created (and later destroyed) per second");
-  run.add_option("--lifetime-ms", o.lifetime_ms, "mean lifetime of created domains");
-  run.add_option("--burst-interval-ms", o.burst_interval_ms, "mean time between record bursts");
+  run.add_option("--lifetime-ms", o.lifetime_ms, "mean lifetime of created domains")
+      ->check(cli::FiniteRange(0, 1e9));
+  run.add_option("--burst-interval-ms", o.burst_interval_ms, "mean time between record bursts")
+      ->check(cli::FiniteRange(0, 1e9));
   run.add_option("--burst-records", w.burst_records, "records in one burst");
   run.add_flag("--overflow", o.overflow, "bursts big enough to overflow any small buffer");
   run.add_option("--boot-pages", o.host.boot_tbuf_pages,
                  "tbuf_size= on Xen's command line: tracing since boot, buffers full");
-  run.add_option("--boot-ms", o.boot_ms, "how long tracing ran before the first consumer");
+  run.add_option("--boot-ms", o.boot_ms, "how long tracing ran before the first consumer")
+      ->check(cli::FiniteRange(0, 1e9));
   run.add_option("--mask", o.mask_text, "initial event mask: all, sched, 0x0002f000, ...");
-  run.add_option("--duration", o.duration_s, "simulated seconds to run (0: until stopped)");
-  run.add_option("--speed", o.speed, "simulated seconds per wall-clock second");
+  run.add_option("--duration", o.duration_s, "simulated seconds to run (0: until stopped)")
+      ->check(cli::FiniteRange(0, 1e9));
+  run.add_option("--speed", o.speed, "simulated seconds per wall-clock second")
+      ->check(cli::FiniteRange(1e-3, 1e4));
   run.add_option("--replay", o.host.replay_path, "replay this xentrace capture instead");
   run.add_flag("--exit-after-disable", o.exit_after_disable,
                "stop once a consumer has enabled and then disabled tracing");

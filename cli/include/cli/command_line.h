@@ -64,6 +64,18 @@ class OutputFile {
   std::string error_;
 };
 
+// An output that is one of the inputs (by name, through a link, or as another name of the same
+// file) would be truncated before it is read: refused before anything is opened. Returns the
+// usage status after saying "PROGRAM: the output PATH is the input PATH" on `err`, or nullopt
+// when no output is an input. "-" and empty outputs are never inputs.
+std::optional<int> RefuseOutputOverInput(std::string_view program,
+                                         const std::vector<std::string>& outputs,
+                                         const std::vector<std::string>& inputs, std::FILE* err);
+
+// A number option's check that also refuses what is not a finite number ("nan", "inf"), which
+// CLI::Range lets through (every comparison with NaN is false).
+CLI::Validator FiniteRange(double min, double max);
+
 // Runs `run` on the output chosen with -o (`standard_output` for "-"): an output that cannot be
 // opened or written is a failure, said on `err` as "PROGRAM: cannot write PATH: why".
 int WithOutput(const std::string& path, std::FILE* standard_output, std::FILE* err,

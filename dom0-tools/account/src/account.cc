@@ -167,6 +167,9 @@ int AccountMain(int argc, const char* const* argv, std::FILE* out, std::FILE* er
   if (std::optional<int> status = cli::Parse(app, argc, argv, out, err)) return *status;
   o.json = format == "json";
   o.vcpus = !no_vcpus;
+  if (std::optional<int> status = cli::RefuseOutputOverInput("xenbake-account", {o.output},
+                                                             {o.path, o.path + ".meta"}, err))
+    return *status;
   return cli::WithOutput(o.output, out, err, "xenbake-account",
                          [&](std::FILE* file) { return RunAccount(o, file, err); });
 }

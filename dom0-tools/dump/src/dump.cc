@@ -219,6 +219,9 @@ int DumpMain(int argc, const char* const* argv, std::FILE* out, std::FILE* err) 
   if (std::optional<int> status = cli::Parse(app, argc, argv, out, err)) return *status;
   o.json = format == "json";
   o.order = order == "file" ? DumpOrder::kFile : DumpOrder::kMerged;
+  if (std::optional<int> status =
+          cli::RefuseOutputOverInput("xenbake-dump", {o.output}, {o.path, o.path + ".meta"}, err))
+    return *status;
   return cli::WithOutput(o.output, out, err, "xenbake-dump",
                          [&](std::FILE* file) { return RunDump(o, file, err); });
 }

@@ -125,6 +125,9 @@ std::string Render(const Report& report, const std::string& format) {
 int Run(const Options& o) {
   const std::optional<ReportPeriod> period = ParsePeriod(o);
   if (!period) return cli::kExitUsage;
+  if (std::optional<int> status =
+          cli::RefuseOutputOverInput("xenbake-report", {o.output, o.svg}, o.logs, stderr))
+    return *status;
   ReportBuilder builder(*period);
   for (const std::string& path : o.logs) {
     tracefmt::Result<std::vector<std::byte>> bytes =

@@ -167,6 +167,10 @@ int Run(const Options& options) {
     config.cpu_khz = *khz;
   }
 
+  if (!from_stdin)
+    if (std::optional<int> status = cli::RefuseOutputOverInput(
+            "xenbake-timeline", {options.output}, {options.input, options.input + ".meta"}, stderr))
+      return *status;
   OutputFile out(options.output == "-" ? stdout : std::fopen(options.output.c_str(), "w"));
   if (!out) {
     fmt::print(stderr, "xenbake-timeline: cannot write {}: {}\n", options.output,
@@ -232,7 +236,7 @@ int TimelineMain(int argc, char** argv) {
                  "With --follow: finish after this many seconds without growth")
       ->default_str("5")
       ->type_name("SECONDS")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::FiniteRange(0.001, 1e6));
   app.add_flag("!--no-progress", options.progress, "No progress line on stderr");
   if (std::optional<int> status = cli::Parse(app, argc, argv, stdout, stderr)) return *status;
   return Run(options);

@@ -156,7 +156,7 @@ int TopMain(int argc, char** argv) {
       ->type_name("N")
       ->default_str("0");
   app.add_option("-d,--delay", o.delay_s, "Seconds between updates, 0.05-3600")
-      ->check(CLI::Range(0.05, 3600.0))
+      ->check(cli::FiniteRange(0.05, 3600.0))
       ->type_name("SECONDS")
       ->default_str("1");
   app.add_option("--sort", o.sort,
