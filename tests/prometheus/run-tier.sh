@@ -111,6 +111,15 @@ sleep 3  # the scrape after t2
 up="$(query 'sum(up{job="xenbaked"})')"
 [ "$(jq -r '.[0].value[1]' <<<"$up")" = 3 ] && pass "three daemons scraped" || fail "up: $up"
 
+# The exposition passes Prometheus's own linter (names, units, HELP and TYPE of every family).
+for h in h1 h2 h3; do
+  if lint="$(curl -fsS "http://127.0.0.1:${metrics_port[$h]}/metrics" | promtool check metrics 2>&1)"; then
+    pass "$h: promtool check metrics is clean"
+  else
+    fail "$h: promtool check metrics: $lint"
+  fi
+done
+
 # Totals only grow: no reset of any xenbaked counter over the whole run, through churn and loss.
 # resets() drops the metric name, so each counter family is asked on its own.
 families="$(curl -fsS "$api/label/__name__/values" | jq -r '.data[] | select(test("^xenbaked_.*_total$"))')"
