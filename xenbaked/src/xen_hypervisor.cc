@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 #endif
@@ -251,28 +252,36 @@ tracefmt::Result<std::string> XenHypervisor::DomainName(uint32_t domid) {
   return std::move(*name);
 }
 
-tracefmt::Result<std::vector<DomainInfo>> XenHypervisor::ListDomains() {
-  struct xs_handle* xs = Xenstore();
-  std::vector<DomainInfo> out;
+namespace {
+// Every domain Xen has, to `each`, listed in batches with xc_domain_getinfolist.
+tracefmt::Status ForEachDomainInfo(xc_interface* xch,
+                                   const std::function<void(const xc_domaininfo_t&)>& each) {
   std::vector<xc_domaininfo_t> batch(256);
   uint32_t next = 0;
   for (;;) {
     const int n =
-        xc_domain_getinfolist(h_->xch, next, static_cast<unsigned>(batch.size()), batch.data());
+        xc_domain_getinfolist(xch, next, static_cast<unsigned>(batch.size()), batch.data());
     if (n < 0) return MakeSystemError("xc_domain_getinfolist");
-    for (int i = 0; i < n; ++i) {
-      const xc_domaininfo_t& d = batch[static_cast<size_t>(i)];
-      DomainInfo info{.domid = d.domain,
-                      .name = {},
-                      .max_vcpu_id = d.max_vcpu_id == XEN_INVALID_MAX_VCPU_ID ? 0 : d.max_vcpu_id,
-                      .dying = (d.flags & XEN_DOMINF_dying) != 0,
-                      .shutdown = (d.flags & XEN_DOMINF_shutdown) != 0};
-      if (xs != nullptr) info.name = ReadName(xs, d.domain).value_or(std::string());
-      out.push_back(std::move(info));
-    }
-    if (n < static_cast<int>(batch.size())) break;
+    for (int i = 0; i < n; ++i) each(batch[static_cast<size_t>(i)]);
+    if (n < static_cast<int>(batch.size())) return {};
     next = batch.back().domain + 1u;
   }
+}
+}  // namespace
+
+tracefmt::Result<std::vector<DomainInfo>> XenHypervisor::ListDomains() {
+  struct xs_handle* xs = Xenstore();
+  std::vector<DomainInfo> out;
+  tracefmt::Status listed = ForEachDomainInfo(h_->xch, [&](const xc_domaininfo_t& d) {
+    DomainInfo info{.domid = d.domain,
+                    .name = {},
+                    .max_vcpu_id = d.max_vcpu_id == XEN_INVALID_MAX_VCPU_ID ? 0 : d.max_vcpu_id,
+                    .dying = (d.flags & XEN_DOMINF_dying) != 0,
+                    .shutdown = (d.flags & XEN_DOMINF_shutdown) != 0};
+    if (xs != nullptr) info.name = ReadName(xs, d.domain).value_or(std::string());
+    out.push_back(std::move(info));
+  });
+  if (!listed) return listed.error();
   return out;
 }
 
@@ -297,30 +306,21 @@ uint64_t ReadTsc() {
 
 tracefmt::Result<VcpuCpuTimes> XenHypervisor::ReadVcpuCpuTimes() {
   VcpuCpuTimes out;
-  std::vector<xc_domaininfo_t> batch(256);
-  uint32_t next = 0;
-  for (;;) {
-    const int n =
-        xc_domain_getinfolist(h_->xch, next, static_cast<unsigned>(batch.size()), batch.data());
-    if (n < 0) return MakeSystemError("xc_domain_getinfolist");
-    for (int i = 0; i < n; ++i) {
-      const xc_domaininfo_t& d = batch[static_cast<size_t>(i)];
-      if ((d.flags & XEN_DOMINF_dying) != 0 || d.max_vcpu_id == XEN_INVALID_MAX_VCPU_ID) continue;
-      const uint64_t instance = HandleHash(d.handle);
-      // Xen bounds max_vcpu_id by the domain's max_vcpus (at most a few thousand).
-      for (uint32_t vcpu = 0; vcpu <= d.max_vcpu_id; ++vcpu) {
-        xc_vcpuinfo_t info;
-        std::memset(&info, 0, sizeof info);
-        // A domain destroyed since the listing fails with ESRCH: it simply is not read.
-        if (xc_vcpu_getinfo(h_->xch, d.domain, vcpu, &info) != 0) break;
-        if (!info.online) continue;
-        out.vcpus.push_back(
-            {.domid = d.domain, .vcpu = vcpu, .instance = instance, .cpu_time_ns = info.cpu_time});
-      }
+  tracefmt::Status listed = ForEachDomainInfo(h_->xch, [&](const xc_domaininfo_t& d) {
+    if ((d.flags & XEN_DOMINF_dying) != 0 || d.max_vcpu_id == XEN_INVALID_MAX_VCPU_ID) return;
+    const uint64_t instance = HandleHash(d.handle);
+    // Xen bounds max_vcpu_id by the domain's max_vcpus (at most a few thousand).
+    for (uint32_t vcpu = 0; vcpu <= d.max_vcpu_id; ++vcpu) {
+      xc_vcpuinfo_t info;
+      std::memset(&info, 0, sizeof info);
+      // A domain destroyed since the listing fails with ESRCH: it simply is not read.
+      if (xc_vcpu_getinfo(h_->xch, d.domain, vcpu, &info) != 0) break;
+      if (!info.online) continue;
+      out.vcpus.push_back(
+          {.domid = d.domain, .vcpu = vcpu, .instance = instance, .cpu_time_ns = info.cpu_time});
     }
-    if (n < static_cast<int>(batch.size())) break;
-    next = batch.back().domain + 1u;
-  }
+  });
+  if (!listed) return listed.error();
   out.read_tsc = ReadTsc();
   return out;
 }
