@@ -93,8 +93,14 @@ tracefmt::Result<VcpuCpuTimes> SimulatedHypervisor::ReadVcpuCpuTimes() {
 }
 
 tracefmt::Result<std::string> SimulatedHypervisor::DomainName(uint32_t domid) {
-  for (const simulator::DomainInfo& d : host_.Domains())
-    if (d.id == domid) return d.name;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - names_read_ > std::chrono::milliseconds(100)) {
+    names_.clear();
+    for (const simulator::DomainInfo& d : host_.Domains()) names_[d.id] = d.name;
+    names_read_ = now;
+  }
+  auto it = names_.find(domid);
+  if (it != names_.end()) return it->second;
   return tracefmt::MakeError(tracefmt::ErrorCode::kNotFound, "no such domain");
 }
 

@@ -9,6 +9,10 @@
 //   SimulatedHypervisor hv(**host);
 #pragma once
 
+#include <chrono>
+#include <string>
+#include <unordered_map>
+
 #include "simulator/simulated_host.h"
 #include "xenbaked/hypervisor.h"
 
@@ -39,6 +43,11 @@ class SimulatedHypervisor final : public Hypervisor {
 
  private:
   simulator::SimulatedHost& host_;
+  // Names as the host had them at names_read_: a publication that names a thousand new domains
+  // takes the host's lock (which its producer needs) and copies its domain list once, not once
+  // per domain. Read again when older than 100 ms, so a reused id gets its new name.
+  std::unordered_map<uint32_t, std::string> names_;
+  std::chrono::steady_clock::time_point names_read_{};
 };
 
 }  // namespace xenbaked
